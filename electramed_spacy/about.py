@@ -1,0 +1,2 @@
+__title__ = "electramed-spacy"
+__version__ = "0.1.0"

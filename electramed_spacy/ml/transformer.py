@@ -1,0 +1,112 @@
+"""ELECTRAMed as a spaCy transformer (`electramed.Transformer.v1`).
+
+A thin layer over spacy-transformers' `TransformerModel` with the defaults
+ELECTRAMed (Miolo et al. 2021, arXiv:2104.09585) was trained with: an uncased
+SciVocab WordPiece vocabulary (so inputs are lowercased by the tokenizer) and
+documents cut into overlapping strided windows so abstracts longer than the
+model's position limit still get a vector for every token.
+
+`name` is either the published hub id or any local `save_pretrained` directory
+(what `electramed pretrain` exports). The model is only loaded when the pipeline
+is initialised: a packaged pipeline carries its weights and never needs `name`
+again. Loading failures are turned into one error (E001) that says what was
+tried and how to fix it.
+"""
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from spacy.tokens import Doc, Span
+from spacy.util import registry
+from spacy_transformers.layers import TransformerModel
+from thinc.api import Model
+
+from ..errors import ElectraMedError, Errors
+
+ELECTRAMED_HUB_ID = "giacomomiolo/electramed_base_scivocab_1M"
+
+
+def _describe_source(name: str) -> str:
+    path = Path(name)
+    if path.exists():
+        present = sorted(p.name for p in path.iterdir()) if path.is_dir() else ["<a file>"]
+        return f"local path {str(path)!r} (contains: {', '.join(present) or 'nothing'})"
+    if name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1:
+        return f"local path {name!r}, which does not exist (cwd: {Path.cwd()})"
+    return f"Hugging Face hub id {name!r} (local directory of that name does not exist)"
+
+
+def _with_clear_load_errors(model: Model) -> Model:
+    """Wrap the model's init so a missing/broken checkpoint raises E001."""
+    original_init = model.init
+
+    def init(model: Model, X=None, Y=None):
+        name = model.attrs["name"]
+        try:
+            return original_init(model, X=X, Y=Y)
+        except (OSError, ValueError, KeyError, EnvironmentError, RuntimeError) as err:
+            if isinstance(err, ElectraMedError):
+                raise
+            raise ElectraMedError(
+                Errors.E001.format(name=name, tried=_describe_source(name), cause=str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+            ) from err
+
+    model.init = init
+    return model
+
+
+@registry.misc("electramed.strided_spans.v1")
+def configure_strided_spans(window: int = 128, stride: int = 96) -> Callable[[List[Doc]], List[List[Span]]]:
+    """Overlapping windows of `window` spaCy tokens, `stride` apart.
+
+    Same as `spacy-transformers.strided_spans.v1`, but validated, and the last
+    window always reaches the end of the Doc, so no token is left without a vector.
+    """
+    if window <= 0 or stride <= 0 or stride > window:
+        raise ElectraMedError(Errors.E003.format(window=window, stride=stride))
+
+    def get_strided_spans(docs: List[Doc]) -> List[List[Span]]:
+        spans = []
+        for doc in docs:
+            doc_spans = []
+            start = 0
+            while True:
+                end = min(len(doc), start + window)
+                doc_spans.append(doc[start:end])
+                if end >= len(doc):
+                    break
+                start += stride
+            spans.append(doc_spans)
+        return spans
+
+    return get_strided_spans
+
+
+@registry.architectures("electramed.Transformer.v1")
+def build_electramed_transformer(
+    name: str = ELECTRAMED_HUB_ID,
+    get_spans: Optional[Callable] = None,
+    tokenizer_config: Optional[Dict] = None,
+    transformer_config: Optional[Dict] = None,
+    mixed_precision: bool = False,
+    grad_scaler_config: Optional[Dict] = None,
+) -> Model:
+    """Build the ELECTRAMed encoder as a spacy-transformers `TransformerModel`.
+
+    name (str): hub id or local `save_pretrained` directory.
+    get_spans: span getter; defaults to 128-token windows with stride 96.
+    tokenizer_config (dict): passed to `AutoTokenizer`; defaults to a fast,
+        lowercasing tokenizer, matching ELECTRAMed's uncased SciVocab.
+    transformer_config (dict): passed to the transformer's forward pass.
+    mixed_precision (bool): CUDA autocast (spacy-transformers' own switch).
+    """
+    tok_cfg = {"use_fast": True, "do_lower_case": True}
+    tok_cfg.update(tokenizer_config or {})
+    model = TransformerModel(
+        str(name),
+        get_spans if get_spans is not None else configure_strided_spans(),
+        tok_cfg,
+        transformer_config or {"output_attentions": False},
+        mixed_precision=mixed_precision,
+        grad_scaler_config=grad_scaler_config or {},
+    )
+    return _with_clear_load_errors(model)
