@@ -1,0 +1,73 @@
+"""WordPiece vocabularies for ELECTRA: trained on a corpus, or read from a vocab.txt.
+
+ELECTRAMed used an uncased scientific vocabulary (SciVocab, Beltagy et al. 2019);
+`train_wordpiece` builds the same kind of vocabulary from the user's corpus with
+Hugging Face `tokenizers`, and `load_tokenizer` wraps either as a fast BERT
+tokenizer that `save_pretrained` writes next to the model.
+"""
+from pathlib import Path
+from typing import Iterable, Iterator, Union
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def _normalizer(lowercase: bool):
+    return normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=lowercase, lowercase=lowercase)
+
+
+def train_wordpiece(
+    texts: Iterable[str], vocab_size: int, *, lowercase: bool = True, min_frequency: int = 2
+) -> PreTrainedTokenizerFast:
+    """Train a BERT-style WordPiece vocabulary on an iterator of texts."""
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = _normalizer(lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS,
+        continuing_subword_prefix="##", show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return wrap_tokenizer(tok, lowercase=lowercase)
+
+
+def wrap_tokenizer(tok: Tokenizer, *, lowercase: bool) -> PreTrainedTokenizerFast:
+    from tokenizers import processors
+
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    from transformers import BertTokenizerFast
+
+    return BertTokenizerFast(
+        tokenizer_object=tok, do_lower_case=lowercase, unk_token="[UNK]", sep_token="[SEP]",
+        pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]",
+    )
+
+
+def load_vocab_file(path: Union[str, Path], *, lowercase: bool = True) -> PreTrainedTokenizerFast:
+    """A fast BERT tokenizer over an existing vocab.txt (e.g. ELECTRAMed's SciVocab)."""
+    path = Path(path)
+    tokens = [line.rstrip("\n") for line in path.open(encoding="utf8")]
+    missing = [t for t in SPECIAL_TOKENS if t not in tokens]
+    if missing:
+        raise ValueError(f"{path}: the vocabulary lacks the special tokens {missing}; a BERT/ELECTRA vocab.txt needs all of {SPECIAL_TOKENS}.")
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
+    tok.normalizer = _normalizer(lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return wrap_tokenizer(tok, lowercase=lowercase)
+
+
+def iter_lines(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
+    for path in paths:
+        with Path(path).open(encoding="utf8") as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    yield line

@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny ELECTRA models built inside the tests (never downloaded)."""
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+TINY_TEXT = [
+    "Naloxone reverses the antihypertensive effect of clonidine.",
+    "Cisplatin induced nephrotoxicity in patients with lung cancer.",
+    "Aspirin reduces the risk of myocardial infarction and stroke.",
+    "Warfarin interacts with fluconazole and increases bleeding.",
+    "What is the mechanism of action of metformin in diabetes?",
+    "Lithium treatment was associated with hypothyroidism and tremor.",
+] * 5
+
+
+def require_shared(*parts: str) -> Path:
+    """Path under ../shared/data, or skip with the reason."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is absent (it lives in ../shared/data next to the repo)")
+    return path
+
+
+def build_tiny_electra(path: Path, *, seed: int = 0) -> Path:
+    from electramed_spacy.pretraining.export import save_random_discriminator
+    from electramed_spacy.pretraining.vocab import train_wordpiece
+
+    tokenizer = train_wordpiece(TINY_TEXT, vocab_size=200, min_frequency=1)
+    return save_random_discriminator(
+        tokenizer, path, seed=seed, embedding_size=32, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_electra(tmp_path_factory) -> Path:
+    """A 2-layer, width-32 random ELECTRA saved with `save_pretrained` (+ tokenizer)."""
+    return build_tiny_electra(tmp_path_factory.mktemp("tiny_electra") / "model")
