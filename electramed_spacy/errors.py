@@ -19,9 +19,4 @@ class Errors:
         "Hugging Face hub id such as 'giacomomiolo/electramed_base_scivocab_1M' when you "
         "are online (set HF_HUB_OFFLINE=1 to forbid downloads)."
     )
-    E002 = (
-        "[E002] The strided window of {window} wordpiece-aligned tokens does not fit the "
-        "model at {name!r}, whose max_position_embeddings is {max_pos}. Lower "
-        "`[components.transformer.model.get_spans] window` (and `stride`)."
-    )
-    E003 = "[E003] window must be > 0 and 0 < stride <= window; got window={window}, stride={stride}."
+    E002 = "[E002] window must be > 0 and 0 < stride <= window; got window={window}, stride={stride}."

@@ -31,7 +31,7 @@ def build_tiny_electra(path: Path, *, seed: int = 0) -> Path:
     tokenizer = train_wordpiece(TINY_TEXT, vocab_size=200, min_frequency=1)
     return save_random_discriminator(
         tokenizer, path, seed=seed, embedding_size=32, hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=512,
     )
 
 

@@ -117,6 +117,8 @@ def doc_from_offsets(
     on_mismatch: str = "error",
     where: str = "",
     mention_texts: Optional[Sequence[Optional[str]]] = None,
+    mention_where: Optional[Sequence[str]] = None,
+    kb_ids: Optional[Sequence[str]] = None,
 ) -> Tuple[Doc, List[Optional[Span]]]:
     """Build a Doc from `text` and `(start_char, end_char, label)` mentions.
 
@@ -124,6 +126,8 @@ def doc_from_offsets(
     surface strings the corpus claims for each mention; a mismatch with
     `text[start:end]` (or offsets outside the text) raises CorpusFormatError
     (`on_mismatch="error"`) or is counted and dropped (`"count"`).
+    `mention_where`, when given, names each mention's source ("file:line") for the
+    error message; `kb_ids` sets each mention's `span.kb_id_` (e.g. MeSH ids).
     Returns the Doc and, per input mention, its Span (None if dropped).
     """
     if on_mismatch not in ON_MISMATCH:
@@ -137,9 +141,12 @@ def doc_from_offsets(
             problem = f"mention offsets {start}-{end} ({label}) fall outside the text of length {len(text)}."
         elif claimed is not None and text[start:end] != claimed:
             problem = f"mention {claimed!r} ({label}) at {start}-{end} does not match the text there: {text[start:end]!r}."
+        elif not text[start:end].strip():
+            problem = f"mention ({label}) at {start}-{end} covers only whitespace."
         if problem:
             if on_mismatch == "error":
-                raise CorpusFormatError(where or "<text>", None, problem, "offsets that index the document text (or use on_mismatch='count').")
+                loc = mention_where[i] if mention_where is not None else (where or "<text>")
+                raise CorpusFormatError(loc, None, problem, "offsets that index the document text (or use on_mismatch='count').")
             summary.drop("offset mismatch")
             valid.append(None)
             continue
@@ -152,8 +159,14 @@ def doc_from_offsets(
     if n_splits:
         summary.notes["tokens split at mention boundaries"] += n_splits
     spans: List[Optional[Span]] = []
-    for m in valid:
-        spans.append(doc.char_span(m[0], m[1], label=m[2]) if m else None)
+    for i, m in enumerate(valid):
+        span = None
+        if m:
+            kb_id = kb_ids[i] if kb_ids is not None and kb_ids[i] is not None else ""
+            span = doc.char_span(m[0], m[1], label=m[2], kb_id=kb_id)
+            if span is None:  # cannot happen after split_at_boundaries; never drop silently
+                summary.drop("mention not aligned to tokens")
+        spans.append(span)
     kept = [s for s in spans if s is not None]
     doc.spans[MENTIONS_KEY] = kept
     ents: List[Span] = []
@@ -166,3 +179,31 @@ def doc_from_offsets(
         taken.update(range(span.start, span.end))
     doc.ents = ents
     return doc, spans
+
+
+# `doc._.doc_id`: the source document's id (PMID for PubTator, file stem for brat,
+# "file#n" for CoNLL). Stored in user_data, so it survives DocBin(store_user_data=True).
+DOC_ID = "doc_id"
+
+
+def install_doc_id() -> None:
+    """Register `doc._.doc_id` once (idempotent, never force)."""
+    if not Doc.has_extension(DOC_ID):
+        Doc.set_extension(DOC_ID, default=None)
+
+
+def input_files(path: Union[str, Path], patterns: Sequence[str]) -> List[Path]:
+    """`path` itself if it is a file, else the files under it matching any glob
+    pattern (recursive, sorted). Raises CorpusFormatError when nothing is found."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.exists():
+        raise CorpusFormatError(path, None, "the input does not exist.", "a file or a directory of corpus files.")
+    files = sorted({f for pattern in patterns for f in path.rglob(pattern) if f.is_file()})
+    if not files:
+        raise CorpusFormatError(path, None, "no corpus files found in this directory.", f"files matching {', '.join(patterns)}.")
+    return files
+
+
+install_doc_id()

@@ -62,7 +62,7 @@ def configure_strided_spans(window: int = 128, stride: int = 96) -> Callable[[Li
     window always reaches the end of the Doc, so no token is left without a vector.
     """
     if window <= 0 or stride <= 0 or stride > window:
-        raise ElectraMedError(Errors.E003.format(window=window, stride=stride))
+        raise ElectraMedError(Errors.E002.format(window=window, stride=stride))
 
     def get_strided_spans(docs: List[Doc]) -> List[List[Span]]:
         spans = []

@@ -34,3 +34,50 @@ def save_model_dir(model, tokenizer, output_dir: Union[str, Path], *, card: Dict
     (output_dir / "README.md").write_text("\n".join(lines) + "\n", encoding="utf8")
     (output_dir / "electramed_card.json").write_text(json.dumps(card, indent=2), encoding="utf8")
     return output_dir
+
+
+def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: Union[str, Path], *,
+                      cfg: Dict[str, Any], summary: Dict[str, Any], manifest: Dict[str, Any]) -> Path:
+    """Discriminator -> `output_dir` (ElectraModel + fast tokenizer + model card), generator -> `output_dir/generator`.
+
+    The directory loads with `AutoModel`/`AutoTokenizer` and as `electramed.Transformer.v1`'s `name`.
+    The exported weights are plain transformers modules (the optional SDPA attention only changes the
+    arithmetic used in training). Written to a temporary dir and renamed, so a failed export leaves no half model.
+    """
+    import shutil
+
+    from transformers import AutoTokenizer, ElectraForMaskedLM
+
+    output_dir = Path(output_dir)
+    tmp = output_dir.with_name(output_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    last = summary.get("last", {})
+    card = {
+        "objective": "ELECTRA replaced-token detection (Clark et al. 2020, arXiv:2003.10555), as ELECTRAMed (arXiv:2104.09585)",
+        "corpus": ", ".join(f["path"] for f in manifest["spec"]["files"]),
+        "corpus_tokens": manifest["tokens"],
+        "vocabulary": cfg["paths"]["vocab"] or (cfg["model"]["init_from"] and f"{cfg['model']['init_from']}/vocab.txt")
+        or f"WordPiece trained on the corpus, {len(tokenizer)} tokens",
+        "lowercase": cfg["corpus"]["lowercase"],
+        "init_from": cfg["model"]["init_from"] or "random",
+        "steps": summary["step"],
+        "tokens_seen": summary["tokens_seen"],
+        "final_gen_loss": last.get("gen_loss"),
+        "final_disc_loss": last.get("disc_loss"),
+        "final_gen_acc": last.get("gen_acc"),
+        "final_disc_acc": last.get("disc_acc"),
+        "discriminator": {k: getattr(pretrainer.discriminator.config, k) for k in
+                          ("embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")},
+        "generator_hidden_size": pretrainer.generator.config.hidden_size,
+        "max_seq_length": cfg["corpus"]["max_seq_length"],
+        "usage": "spaCy: [components.transformer.model] @architectures = \"electramed.Transformer.v1\", name = \"<this dir>\"",
+    }
+    save_model_dir(pretrainer.discriminator.electra, tokenizer, tmp, card=card)
+    generator = ElectraForMaskedLM(pretrainer.generator.config)
+    generator.load_state_dict(pretrainer.generator.state_dict())
+    save_model_dir(generator, tokenizer, tmp / "generator", card={**card, "role": "generator (MLM), tied embeddings"})
+    if output_dir.exists():
+        shutil.rmtree(output_dir)
+    tmp.rename(output_dir)
+    return output_dir

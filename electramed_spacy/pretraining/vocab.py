@@ -71,3 +71,39 @@ def iter_lines(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
                 line = line.strip()
                 if line:
                     yield line
+
+
+def build_vocab(
+    files, out_dir: Union[str, Path], *, vocab_file=None, lowercase: bool, size: int, min_frequency: int,
+    max_seq_length: int,
+) -> PreTrainedTokenizerFast:
+    """Train WordPiece on `files` (streamed) or wrap `vocab_file`; save the fast tokenizer to `out_dir`.
+
+    A rerun with the same inputs reuses the saved tokenizer (the `vocab_spec.json` marker is written last).
+    """
+    import json
+
+    from transformers import AutoTokenizer
+
+    from .data import iter_corpus_lines
+
+    out_dir = Path(out_dir)
+    spec = {"vocab_file": str(vocab_file) if vocab_file else None, "lowercase": lowercase,
+            "size": None if vocab_file else size, "min_frequency": None if vocab_file else min_frequency,
+            "files": [f"{p}:{Path(p).stat().st_size}" for p in files] if not vocab_file else None}
+    marker = out_dir / "vocab_spec.json"
+    if marker.exists() and json.loads(marker.read_text(encoding="utf8")) == spec:
+        return AutoTokenizer.from_pretrained(str(out_dir))
+    if vocab_file:
+        if not Path(vocab_file).exists():
+            from .errors import PretrainError
+
+            raise PretrainError(f"[paths] vocab = {str(vocab_file)!r} does not exist. Give a vocab.txt (one token per line) or null to train one.")
+        tokenizer = load_vocab_file(vocab_file, lowercase=lowercase)
+    else:
+        tokenizer = train_wordpiece(iter_corpus_lines(files), size, lowercase=lowercase, min_frequency=min_frequency)
+    tokenizer.model_max_length = max_seq_length
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(out_dir))
+    marker.write_text(json.dumps(spec), encoding="utf8")
+    return tokenizer

@@ -1,0 +1,300 @@
+"""Extractive QA model (`electramed.QAModel.v1`): ELECTRA cross-encoder + span start/end head.
+
+As in ELECTRA (Clark et al. 2020, arXiv:2003.10555) and ELECTRAMed's BioASQ
+experiments (Miolo et al. 2021, arXiv:2104.09585), the question and the context are
+encoded together (`[CLS] question [SEP] context [SEP]`) and a linear layer gives
+every context wordpiece a start and an end logit; `[CLS]` stands for "no answer".
+Contexts longer than `max_length` are cut into windows that overlap by `overlap`
+wordpieces, so an answer cut by one window's edge lies whole in the next.
+
+The thinc Model takes a batch of Docs (the context is `doc.text`, the question
+`doc._.question`) and returns a `QAOutput` of per-window logits plus the
+wordpiece-to-character offsets needed to turn them into Spans. The PyTorch module
+lives in a `QAShim`, which serialises the encoder's config, its tokenizer and all
+weights in `to_bytes`, so a saved or packaged pipeline loads offline without the
+directory or hub id it was initialised from.
+"""
+import io
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy
+import srsly
+import torch
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Model, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
+
+from ..errors import ElectraMedError
+from .transformer import ELECTRAMED_HUB_ID, _describe_source
+
+# large negative logit for positions that can never be an answer (question, [SEP], padding)
+MASKED_LOGIT = -1e4
+
+E_LOAD = (
+    "[QA001] Could not load the QA encoder from {name!r}. Tried: {tried}. Cause: {cause}. Fix: point "
+    "`[components.qa.model] name` (or `--components.qa.model.name`) at a local `save_pretrained` directory "
+    "with a fast tokenizer (e.g. the output of `electramed init-model` or `electramed pretrain`), or at a "
+    "Hugging Face hub id when online."
+)
+E_NOT_FAST = (
+    "[QA002] The tokenizer at {name!r} is not a fast (Rust) tokenizer, so it cannot map wordpieces back to "
+    "character offsets. Save the model with a `tokenizer.json` (PreTrainedTokenizerFast.save_pretrained)."
+)
+E_WINDOW = (
+    "[QA003] max_length={max_length} leaves no room for context: it must exceed max_question_tokens "
+    "({max_question_tokens}) + overlap ({overlap}) + 3 special tokens. Raise `[components.qa.model] max_length` "
+    "or lower `overlap` / `max_question_tokens`."
+)
+E_POSITIONS = (
+    "[QA004] max_length={max_length} exceeds the encoder's max_position_embeddings={max_pos} ({name!r}). "
+    "Lower `[components.qa.model] max_length`."
+)
+
+
+class QAModule(torch.nn.Module):
+    """Encoder + linear start/end head. Forward returns (start, end) logits, each (windows, length)."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.qa_outputs = torch.nn.Linear(encoder.config.hidden_size, 2)
+        self.qa_outputs.weight.data.normal_(0.0, getattr(encoder.config, "initializer_range", 0.02))
+        self.qa_outputs.bias.data.zero_()
+
+    def forward(self, answer_mask: torch.Tensor, **inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.encoder(**inputs).last_hidden_state  # (windows, length, width)
+        logits = self.qa_outputs(hidden)  # (windows, length, 2)
+        blocked = (1.0 - answer_mask) * MASKED_LOGIT  # (windows, length)
+        return logits[..., 0] + blocked, logits[..., 1] + blocked
+
+
+class QAShim(PyTorchShim):
+    """PyTorchShim that also carries the tokenizer and serialises config + tokenizer + weights."""
+
+    tokenizer = None
+
+    def to_bytes(self) -> bytes:
+        if self._model is None:
+            return srsly.msgpack_dumps({"empty": True})
+        with tempfile.TemporaryDirectory() as tmp:
+            self._model.encoder.config.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
+        state = io.BytesIO()
+        torch.save(self._model.state_dict(), state)
+        return srsly.msgpack_dumps({"files": files, "state": state.getvalue()})
+
+    def from_bytes(self, bytes_data: bytes) -> "QAShim":
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        msg = srsly.msgpack_loads(bytes_data)
+        if msg.get("empty"):
+            return self
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in msg["files"].items():
+                (Path(tmp) / name).write_bytes(data)
+            self.tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True)
+            encoder = AutoModel.from_config(AutoConfig.from_pretrained(tmp))
+        module = QAModule(encoder)
+        device = get_torch_default_device()
+        module.load_state_dict(torch.load(io.BytesIO(msg["state"]), map_location=device))
+        self._model = module.to(device)
+        return self
+
+
+@dataclass
+class QAOutput:
+    """Per-window logits for a batch of Docs.
+
+    doc_index: (windows,) which Doc each window belongs to.
+    offsets: (windows, length, 2) character offsets in `doc.text` of each context
+        wordpiece; -1 for [CLS], question, [SEP] and padding.
+    start, end: (windows, length) logits; non-context positions other than [CLS] hold MASKED_LOGIT.
+    status: per Doc, "ok" or why it got no windows ("empty question", "empty context").
+    """
+
+    n_docs: int
+    doc_index: numpy.ndarray
+    offsets: numpy.ndarray
+    start: numpy.ndarray
+    end: numpy.ndarray
+    status: List[str] = field(default_factory=list)
+
+    def windows_of(self, i: int) -> numpy.ndarray:
+        return numpy.nonzero(self.doc_index == i)[0]
+
+
+def truncate_question(tokenizer, question: str, max_tokens: int) -> str:
+    """Cut the question to at most `max_tokens` wordpieces (BERT's max_query_length)."""
+    text = question
+    while True:
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        if len(enc["input_ids"]) <= max_tokens:
+            return text
+        text = text[: enc["offset_mapping"][max_tokens - 1][1]].rstrip()
+        max_tokens -= 0 if len(tokenizer(text, add_special_tokens=False)["input_ids"]) <= max_tokens else 1
+
+
+def encode_windows(tokenizer, docs: Sequence[Doc], *, max_length: int, overlap: int, max_question_tokens: int):
+    """Tokenise (question, context) pairs into overlapping windows.
+
+    Returns (tensors dict, doc_index (windows,), offsets (windows, length, 2), answer_mask (windows, length),
+    status per doc).
+    """
+    status, questions, contexts, kept = [], [], [], []
+    for i, doc in enumerate(docs):
+        question = doc._.question if Doc.has_extension("question") else None
+        if not isinstance(question, str) or not question.strip():
+            status.append("empty question")
+        elif not doc.text.strip():
+            status.append("empty context")
+        else:
+            status.append("ok")
+            questions.append(truncate_question(tokenizer, question.strip(), max_question_tokens))
+            contexts.append(doc.text)
+            kept.append(i)
+    if not kept:
+        return None, numpy.zeros((0,), dtype="i"), numpy.zeros((0, 0, 2), dtype="i"), None, status
+    enc = tokenizer(
+        questions, contexts, truncation="only_second", max_length=max_length, stride=overlap,
+        return_overflowing_tokens=True, return_offsets_mapping=True, padding="longest", return_tensors="np",
+    )
+    doc_index = numpy.asarray([kept[j] for j in enc["overflow_to_sample_mapping"]], dtype="i")
+    offsets = numpy.asarray(enc["offset_mapping"], dtype="i").copy()  # (windows, length, 2)
+    answer_mask = numpy.zeros(offsets.shape[:2], dtype="f")
+    for w in range(offsets.shape[0]):
+        is_context = numpy.asarray([s == 1 for s in enc.sequence_ids(w)], dtype=bool)
+        offsets[w][~is_context] = -1
+        answer_mask[w] = is_context
+        answer_mask[w, 0] = 1.0  # [CLS]: the no-answer position
+    tensors = {k: torch.as_tensor(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+    return tensors, doc_index, offsets, answer_mask, status
+
+
+def window_targets(output: QAOutput, gold: Sequence[Sequence[Tuple[int, int]]]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """Gold start/end positions per window: the first gold answer lying whole in the window's
+    context, else 0 ([CLS], no answer in this window). `gold[i]` holds (start_char, end_char) for Doc i."""
+    n = output.offsets.shape[0]
+    starts, ends = numpy.zeros((n,), dtype="i"), numpy.zeros((n,), dtype="i")
+    for w in range(n):
+        offs = output.offsets[w]
+        ctx = numpy.nonzero(offs[:, 0] >= 0)[0]
+        for gs, ge in gold[output.doc_index[w]]:
+            s = [j for j in ctx if offs[j, 0] <= gs < offs[j, 1]] or [j for j in ctx if offs[j, 0] >= gs][:1]
+            e = [j for j in ctx if offs[j, 0] < ge <= offs[j, 1]] or [j for j in ctx if offs[j, 1] <= ge][-1:]
+            if not s or not e or s[0] > e[-1]:
+                continue
+            # the answer must lie whole inside this window's context
+            if offs[ctx[0], 0] <= gs and ge <= offs[ctx[-1], 1]:
+                starts[w], ends[w] = s[0], e[-1]
+                break
+    return starts, ends
+
+
+def decode_windows(
+    output: QAOutput, i: int, *, top_k: int, max_answer_tokens: int, n_best: int = 20,
+) -> Tuple[List[Tuple[int, int, float]], Optional[float]]:
+    """Best answer candidates of Doc i over all its windows.
+
+    Returns ([(start_char, end_char, logit score)] best first, at most `top_k * 4`
+    so that callers can drop duplicates, and the null score: the lowest [CLS]
+    score over the windows, as in SQuAD 2.0 BERT). Null is None for a Doc without windows.
+    """
+    best: Dict[Tuple[int, int], float] = {}
+    null: Optional[float] = None
+    for w in output.windows_of(i):
+        start, end, offs = output.start[w], output.end[w], output.offsets[w]
+        ctx = offs[:, 0] >= 0
+        null_w = float(start[0] + end[0])
+        null = null_w if null is None else min(null, null_w)
+        s_order = [j for j in numpy.argsort(-start) if ctx[j]][:n_best]
+        e_order = [j for j in numpy.argsort(-end) if ctx[j]][:n_best]
+        for s in s_order:
+            for e in e_order:
+                if e < s or e - s + 1 > max_answer_tokens:
+                    continue
+                key = (int(offs[s, 0]), int(offs[e, 1]))
+                score = float(start[s] + end[e])
+                if score > best.get(key, -numpy.inf):
+                    best[key] = score
+    ranked = sorted(best.items(), key=lambda kv: -kv[1])[: max(top_k * 4, top_k)]
+    return [(s, e, score) for (s, e), score in ranked], null
+
+
+def _forward(model: Model, docs: List[Doc], is_train: bool):
+    shim: QAShim = model.shims[0]
+    tensors, doc_index, offsets, answer_mask, status = encode_windows(
+        shim.tokenizer, docs, max_length=model.attrs["max_length"], overlap=model.attrs["overlap"],
+        max_question_tokens=model.attrs["max_question_tokens"],
+    )
+    if tensors is None:
+        empty = numpy.zeros((0, 0), dtype="f")
+        return QAOutput(len(docs), doc_index, offsets, empty, empty, status), lambda d: []
+    device = shim.device
+    inputs = {k: v.to(device) for k, v in tensors.items()}
+    inputs["answer_mask"] = torch.as_tensor(answer_mask, device=device)
+    (start_t, end_t), torch_backprop = shim(ArgsKwargs(args=(), kwargs=inputs), is_train)
+    out = QAOutput(
+        len(docs), doc_index, offsets, model.ops.to_numpy(torch2xp(start_t.detach())),
+        model.ops.to_numpy(torch2xp(end_t.detach())), status,
+    )
+
+    def backprop(d_out: Tuple[numpy.ndarray, numpy.ndarray]) -> List:
+        d_start, d_end = d_out
+        grads = (xp2torch(model.ops.asarray(d_start), device=device), xp2torch(model.ops.asarray(d_end), device=device))
+        torch_backprop(ArgsKwargs(args=(start_t, end_t), kwargs={"grad_tensors": grads}))
+        return []
+
+    return out, backprop
+
+
+def _init(model: Model, X=None, Y=None) -> Model:
+    from transformers import AutoModel, AutoTokenizer
+
+    name = model.attrs["name"]
+    shim: QAShim = model.shims[0]
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, **model.attrs["tokenizer_config"])
+        encoder = AutoModel.from_pretrained(name)
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ElectraMedError(E_LOAD.format(name=name, tried=_describe_source(name), cause=cause)) from err
+    if not getattr(tokenizer, "is_fast", False):
+        raise ElectraMedError(E_NOT_FAST.format(name=name))
+    max_pos = getattr(encoder.config, "max_position_embeddings", None)
+    if max_pos is not None and model.attrs["max_length"] > max_pos:
+        raise ElectraMedError(E_POSITIONS.format(max_length=model.attrs["max_length"], max_pos=max_pos, name=name))
+    shim.tokenizer = tokenizer
+    shim._model = QAModule(encoder).to(get_torch_default_device())
+    return model
+
+
+@registry.architectures("electramed.QAModel.v1")
+def build_qa_model(
+    name: str = ELECTRAMED_HUB_ID,
+    max_length: int = 384,
+    overlap: int = 128,
+    max_question_tokens: int = 64,
+    tokenizer_config: Optional[Dict] = None,
+) -> Model[List[Doc], QAOutput]:
+    """ELECTRA (any `AutoModel`) cross-encoder with a span start/end head.
+
+    name (str): hub id or local `save_pretrained` directory (with a fast tokenizer).
+        Loaded when the pipeline is initialised; a saved pipeline carries its weights.
+    max_length (int): wordpieces per window, [CLS] question [SEP] context [SEP].
+    overlap (int): wordpieces shared by consecutive windows of a long context.
+    max_question_tokens (int): longer questions are cut to this many wordpieces.
+    tokenizer_config (dict): extra `AutoTokenizer.from_pretrained` arguments.
+    """
+    if max_length <= max_question_tokens + overlap + 3 or overlap < 0 or max_question_tokens < 1:
+        raise ElectraMedError(E_WINDOW.format(max_length=max_length, max_question_tokens=max_question_tokens, overlap=overlap))
+    tok_cfg = {"use_fast": True}
+    tok_cfg.update(tokenizer_config or {})
+    return Model(
+        "electramed_qa_model", _forward, init=_init, shims=[QAShim(None)],
+        attrs={"name": str(name), "max_length": max_length, "overlap": overlap,
+               "max_question_tokens": max_question_tokens, "tokenizer_config": tok_cfg},
+    )

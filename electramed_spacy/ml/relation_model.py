@@ -1,0 +1,208 @@
+"""Registered thinc pieces for relation extraction between entities.
+
+ELECTRAMed (Miolo et al. 2021, arXiv:2104.09585) fine-tunes its discriminator on
+DDI-2013 and ChemProt relation classification. Here the same task is a pipe head
+on the shared encoder (a `TransformerListener`), built from small registered
+pieces in the manner of explosion/projects `tutorials/rel_component`:
+
+- `electramed.relation_candidates.v1` (spacy.registry.misc): which entity pairs of
+  a Doc are scored (same sentence and/or maximum token distance, allowed
+  head/tail type pairs, directed or symmetric).
+- `electramed.RelationModel.v1` (spacy.registry.architectures): token vectors ->
+  one vector per candidate pair -> hidden layer -> softmax over
+  `[no-relation] + labels`.
+
+The model's input is `(docs, candidates)` where `candidates[i]` is a list of
+`(head, tail)` token ranges `(hs, he, ts, te)` of `docs[i]`; the pipe computes the
+candidates, so the model never reads or writes Doc annotations.
+
+Pair representations (`pair_representation`), each a concatenation of pooled
+segments of the token vectors:
+- "mean": [mean(head); mean(tail)]
+- "mean_product": [mean(head); mean(tail); mean(head) * mean(tail)]
+- "start": [head's first token; tail's first token] (the "entity start"
+  representation of Baldini Soares et al. 2019, without inserting marker tokens)
+- "mean_context": [mean(head); mean(tail); mean(tokens between them)] (zeros
+  when the two entities are adjacent)
+"""
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Dropout, Model, Relu, Softmax, chain
+from thinc.types import Floats2d
+
+Pair = Tuple[int, int, int, int]  # head start, head end, tail start, tail end (token offsets)
+PAIR_REPRESENTATIONS = ("mean", "mean_product", "start", "mean_context")
+
+
+@registry.misc("electramed.relation_candidates.v1")
+def configure_relation_candidates(
+    same_sentence: bool = True,
+    max_distance: int = 0,
+    type_pairs: Optional[List[List[str]]] = None,
+    symmetric: bool = True,
+) -> Callable[[Doc], List[Pair]]:
+    """Entity pairs of `doc.ents` to classify.
+
+    same_sentence: only pairs inside one sentence (used when the Doc has sentence
+        boundaries; without them the whole Doc counts as one sentence).
+    max_distance: if > 0, only pairs whose starts are at most this many tokens apart.
+    type_pairs: allowed [head_label, tail_label] pairs, e.g. [["CHEMICAL", "GENE"]];
+        None or [] allows all. With symmetric=True a pair matches in either order.
+    symmetric: True -> one candidate per unordered pair, head = the entity that comes
+        first in the text (DDI-2013 convention); False -> both orders are candidates.
+    """
+    if max_distance < 0:
+        raise ValueError(f"[components.<relation pipe>.candidates] max_distance must be >= 0 (0 = no limit), got {max_distance}.")
+    allowed = None
+    if type_pairs:
+        for tp in type_pairs:
+            if len(tp) != 2:
+                raise ValueError(f"[components.<relation pipe>.candidates] type_pairs must be [head_label, tail_label] pairs, got {tp!r}.")
+        allowed = {tuple(tp) for tp in type_pairs}
+
+    def get_candidates(doc: Doc) -> List[Pair]:
+        ents = sorted(doc.ents, key=lambda e: (e.start, e.end))
+        use_sents = same_sentence and doc.has_annotation("SENT_START")
+        sent_of = {}
+        if use_sents:
+            for k, sent in enumerate(doc.sents):
+                for ent in ents:
+                    if sent.start <= ent.start < sent.end:
+                        sent_of[ent.start] = k
+        pairs: List[Pair] = []
+        for i, a in enumerate(ents):
+            for b in ents[i + 1:]:
+                if use_sents and sent_of.get(a.start) != sent_of.get(b.start):
+                    continue
+                if max_distance and b.start - a.start > max_distance:
+                    continue
+                orders = [(a, b)] if symmetric else [(a, b), (b, a)]
+                for h, t in orders:
+                    if allowed is not None and (h.label_, t.label_) not in allowed:
+                        if not (symmetric and (t.label_, h.label_) in allowed):
+                            continue
+                    pairs.append((h.start, h.end, t.start, t.end))
+        return pairs
+
+    get_candidates.symmetric = symmetric  # type: ignore[attr-defined]
+    return get_candidates
+
+
+def _segments(pair: Pair, representation: str) -> List[Tuple[int, int]]:
+    hs, he, ts, te = pair
+    if representation in ("mean", "mean_product"):
+        return [(hs, he), (ts, te)]
+    if representation == "start":
+        return [(hs, hs + 1), (ts, ts + 1)]
+    # mean_context: tokens strictly between the two mentions
+    lo, hi = (he, ts) if he <= ts else (te, hs)
+    return [(hs, he), (ts, te), (lo, max(lo, hi))]
+
+
+def pair_features(tok2vec: Model, representation: str = "mean") -> Model:
+    """(docs, candidates) -> (n_pairs, width * k) pooled segment vectors."""
+    if representation not in PAIR_REPRESENTATIONS:
+        raise ValueError(
+            f"pair_representation {representation!r} is not known; use one of {', '.join(PAIR_REPRESENTATIONS)} "
+            "in [components.<relation pipe>.model] pair_representation."
+        )
+    n_seg = 3 if representation in ("mean_product", "mean_context") else 2
+    return Model(
+        "electramed_pair_features",
+        _pair_forward,
+        layers=[tok2vec],
+        refs={"tok2vec": tok2vec},
+        attrs={"representation": representation, "n_segments": n_seg},
+        init=_pair_init,
+        dims={"nO": None},
+    )
+
+
+def _pair_init(model: Model, X=None, Y=None) -> Model:
+    tok2vec = model.get_ref("tok2vec")
+    if X is not None:
+        tok2vec.initialize(X[0])
+    else:
+        tok2vec.initialize()
+    if tok2vec.has_dim("nO") and tok2vec.get_dim("nO"):
+        model.set_dim("nO", tok2vec.get_dim("nO") * model.attrs["n_segments"])
+    return model
+
+
+def _pooling_matrix(ops, pairs: Sequence[Pair], n_tokens: int, representation: str):
+    """(n_pairs * n_segments, n_tokens) weights whose product with the token vectors gives segment means."""
+    segs = [seg for pair in pairs for seg in _segments(pair, representation)]
+    W = ops.alloc2f(len(segs), n_tokens)
+    for row, (s, e) in enumerate(segs):
+        if e > s:
+            W[row, s:e] = 1.0 / (e - s)
+    return W
+
+
+def _pair_forward(model: Model, X, is_train: bool):
+    docs, candidates = X
+    representation = model.attrs["representation"]
+    tok2vec = model.get_ref("tok2vec")
+    ops = model.ops
+    tokvecs, bp_tokvecs = tok2vec(docs, is_train)
+    width = tokvecs[0].shape[1] if len(tokvecs) else (model.get_dim("nO") // model.attrs["n_segments"])
+    n_seg = 2 if representation in ("mean", "start") else 3
+    n_pool = 2 if representation == "mean_product" else n_seg  # pooled segments per pair
+    mats, pooled = [], []
+    for pairs, tv in zip(candidates, tokvecs):
+        W = _pooling_matrix(ops, pairs, tv.shape[0], representation if representation != "mean_product" else "mean")
+        mats.append(W)
+        pooled.append(ops.gemm(W, tv) if len(pairs) else ops.alloc2f(0, width))  # (n_pairs * n_pool, width)
+    P = ops.xp.concatenate(pooled, axis=0) if pooled else ops.alloc2f(0, width)
+    P = P.reshape((-1, n_pool, width))  # (n_pairs, n_pool, width)
+    if representation == "mean_product":
+        feats = ops.xp.concatenate([P[:, 0], P[:, 1], P[:, 0] * P[:, 1]], axis=1)
+    else:
+        feats = P.reshape((P.shape[0], n_pool * width))
+    feats = ops.asarray2f(feats)  # (n_pairs, n_seg * width)
+
+    def backprop(d_feats: Floats2d):
+        if representation == "mean_product":
+            d_h = d_feats[:, :width] + d_feats[:, 2 * width:] * P[:, 1]
+            d_t = d_feats[:, width:2 * width] + d_feats[:, 2 * width:] * P[:, 0]
+            dP = ops.xp.stack([d_h, d_t], axis=1)
+        else:
+            dP = d_feats.reshape((-1, n_pool, width))
+        dP = dP.reshape((-1, width))
+        d_tokvecs = []
+        row = 0
+        for W, tv in zip(mats, tokvecs):
+            n = W.shape[0]
+            d_tokvecs.append(ops.gemm(W, ops.asarray2f(dP[row:row + n]), trans1=True) if n else ops.alloc2f(*tv.shape))
+            row += n
+        return bp_tokvecs(d_tokvecs)
+
+    return feats, backprop
+
+
+@registry.architectures("electramed.RelationModel.v1")
+def build_relation_model(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    pair_representation: str = "mean",
+    hidden_width: int = 128,
+    dropout: float = 0.1,
+    nO: Optional[int] = None,
+) -> Model:
+    """Classify candidate entity pairs: (docs, candidates) -> (n_pairs, nO) probabilities.
+
+    tok2vec: token vectors, e.g. `spacy-transformers.TransformerListener.v1`
+        with a mean pooling over wordpieces.
+    pair_representation: one of "mean", "mean_product", "start", "mean_context".
+    hidden_width: width of the ReLU layer between the pair vector and the softmax.
+    nO: number of classes (no-relation + labels); inferred by the pipe at initialize.
+    """
+    features = pair_features(tok2vec, pair_representation)
+    model = chain(features, Relu(nO=hidden_width), Dropout(dropout), Softmax(nO=nO))
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("features", features)
+    model.set_ref("output_layer", model.layers[-1])
+    model.attrs["pair_representation"] = pair_representation
+    return model
+

@@ -1,0 +1,353 @@
+"""The ELECTRA pre-training loop (Clark et al. 2020, arXiv:2003.10555; ELECTRAMed,
+arXiv:2104.09585), in the order it runs: config -> input checks -> vocab -> shards ->
+Accelerator -> seed -> model -> optimizer -> prepare -> resume -> loop -> checkpoint -> export.
+
+The same code runs on one CPU, one GPU or many GPUs through Hugging Face Accelerate:
+
+    electramed pretrain configs/pretrain_small.cfg                    # 1 CPU / 1 GPU
+    accelerate launch --multi_gpu --num_processes 8 -m electramed_spacy.pretraining.train \\
+        configs/pretrain_small.cfg --training.batch_size 128           # 8 GPUs, 1 node
+    accelerate launch --num_machines 2 --machine_rank R --main_process_ip HOST \\
+        --num_processes 16 -m electramed_spacy.pretraining.train CONFIG  # 2 nodes x 8 GPUs
+
+`batch_size` is per device and micro-step: a step sees batch_size x processes x
+grad_accum_steps sequences (printed up front). Checkpoints (every `checkpoint_every`
+steps, on SIGINT/SIGTERM and at the end) hold the model, optimizer, step, data position
+and every RNG state; `--resume` continues from the newest one and reproduces the losses of
+an uninterrupted run (tested on CPU; on several GPUs only rank 0's RNG state is kept).
+"""
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from .config import config_to_str, load_config, parse_overrides
+from .data import PackedSequences, batch_indices, build_shards, resolve_corpus, scan_corpus, token_type_ids, _fingerprint
+from .errors import PretrainError
+from .masking import mask_tokens
+from .model import build_pretrainer, count_params, get_lr, param_groups
+
+CHECKPOINTS = "checkpoints"
+LOG = "log.jsonl"
+
+
+# ---------------------------------------------------------------- data preparation
+def prepare_vocab(cfg: Dict[str, Any], files: List[Path]) -> Path:
+    """The run's tokenizer dir (`OUTPUT/vocab`): trained WordPiece, [paths] vocab, or init_from's vocab."""
+    from .vocab import build_vocab
+
+    out = Path(cfg["paths"]["output"]) / "vocab"
+    vocab_file = cfg["paths"]["vocab"]
+    init_from = cfg["model"]["init_from"]
+    if init_from and not vocab_file:
+        vocab_file = str(Path(init_from) / "vocab.txt")
+        if not Path(vocab_file).exists():
+            raise PretrainError(f"[model] init_from = {init_from!r} has no vocab.txt; set [paths] vocab to the checkpoint's vocabulary.")
+    build_vocab(files, out, vocab_file=vocab_file, lowercase=cfg["corpus"]["lowercase"], size=cfg["vocab"]["size"],
+                min_frequency=cfg["vocab"]["min_frequency"], max_seq_length=cfg["corpus"]["max_seq_length"])
+    return out
+
+
+def prepare_data(cfg: Dict[str, Any], *, progress: bool = True) -> Dict[str, Any]:
+    """Checks the corpus (fails fast on bad input), then builds vocab and shards, skipping finished work."""
+    files = resolve_corpus(cfg["paths"]["corpus"])
+    ranges = scan_corpus(files, max_line_chars=cfg["corpus"]["max_line_chars"], shard_chars=cfg["corpus"]["shard_chars"])
+    vocab_dir = prepare_vocab(cfg, files)
+    manifest = build_shards(files, vocab_dir, Path(cfg["paths"]["output"]) / "shards", cfg["corpus"], progress=progress, ranges=ranges)
+    return {"files": files, "vocab_dir": vocab_dir, "manifest": manifest}
+
+
+# ---------------------------------------------------------------- checkpoints
+def latest_checkpoint(output: Path) -> Optional[Path]:
+    done = sorted((output / CHECKPOINTS).glob("step_*")) if (output / CHECKPOINTS).exists() else []
+    return done[-1] if done else None
+
+
+def save_checkpoint(output: Path, state: Dict[str, Any], *, step: int, keep: int) -> Path:
+    """Write to a temporary dir, then rename: a kill mid-write never leaves a broken `step_*`."""
+    root = output / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step_{step:08d}"
+    tmp = root / f".tmp-step_{step:08d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    torch.save(state, tmp / "state.pt")
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in sorted(root.glob("step_*"))[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def rng_state(mask_gen: torch.Generator) -> Dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+             "mask": mask_gen.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any], mask_gen: torch.Generator) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    mask_gen.set_state(state["mask"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class StopSignal:
+    """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step."""
+
+    def __init__(self):
+        self.received: Optional[int] = None
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+# ---------------------------------------------------------------- the loop
+def pretrain(cfg: Dict[str, Any], *, resume: bool = False, progress: Optional[bool] = None,
+             on_step: Optional[Callable[[int], None]] = None, export: bool = True) -> Dict[str, Any]:
+    """Run (or continue) pre-training as configured; returns a summary. `on_step(step)` is for tests."""
+    from accelerate import Accelerator
+
+    t_cfg, paths = cfg["training"], cfg["paths"]
+    output = Path(paths["output"])
+    progress = t_cfg["progress_bar"] if progress is None else progress
+    if t_cfg["num_threads"]:
+        torch.set_num_threads(t_cfg["num_threads"])
+
+    # 1. checks that fail fast, then vocab and shards (each skipped when already built)
+    ckpt = latest_checkpoint(output) if resume else None
+    if resume and ckpt is None:
+        raise PretrainError(f"--resume: no checkpoint under {output / CHECKPOINTS}. Run without --resume to start.")
+    if not resume and latest_checkpoint(output) is not None:
+        raise PretrainError(f"{output} already holds checkpoints ({latest_checkpoint(output).name}). Use --resume to continue, or set [paths] output to a new directory.")
+    data = prepare_data(cfg, progress=progress)
+    vocab_sha = _fingerprint(data["vocab_dir"] / "tokenizer.json")
+    state = None
+    if ckpt is not None:
+        state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
+        if state["vocab_sha"] != vocab_sha:
+            raise PretrainError(f"The vocabulary in {data['vocab_dir']} does not match the checkpoint {ckpt} (trained with another vocab.txt or corpus). Resume with the original [paths] vocab/corpus, or start a new [paths] output.")
+
+    # 2. accelerator, seed, data
+    precision = t_cfg["precision"]
+    use_cuda = torch.cuda.is_available()
+    if precision == "fp16" and not use_cuda:
+        raise PretrainError("[training] precision = fp16 needs a CUDA GPU; on CPU use bf16 (or fp32).")
+    accelerator = Accelerator(cpu=not use_cuda, mixed_precision="no" if precision == "fp32" else precision)
+    seed = t_cfg["seed"]
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
+    dataset = PackedSequences(output / "shards")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(data["vocab_dir"]))
+    special_ids = sorted(set(tokenizer.all_special_ids))
+    pad_id, sep_id, mask_id = tokenizer.pad_token_id, tokenizer.sep_token_id, tokenizer.mask_token_id
+
+    # 3. model and optimizer; weight decay on matrices only
+    model = build_pretrainer(cfg, vocab_size=len(tokenizer), pad_token_id=pad_id)
+    optimizer = torch.optim.AdamW(param_groups(model, t_cfg["weight_decay"]), lr=t_cfg["lr"],
+                                  betas=(t_cfg["beta1"], t_cfg["beta2"]), eps=t_cfg["eps"])
+    step, tokens_seen, elapsed_before = 0, 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, tokens_seen, elapsed_before = state["step"], state["tokens_seen"], state["elapsed"]
+    model, optimizer = accelerator.prepare(model, optimizer)
+    mask_gen = torch.Generator(device=device)
+    mask_gen.manual_seed(seed * 1000 + rank)
+    if state is not None:
+        set_rng_state(state["rng"], mask_gen)
+
+    micro, accum, max_steps = t_cfg["batch_size"], t_cfg["grad_accum_steps"], t_cfg["max_steps"]
+    seqs_per_step = micro * world * accum
+    max_len = dataset.max_seq_length
+    obj = cfg["objective"]
+    lr_args = dict(lr=t_cfg["lr"], warmup_steps=t_cfg["warmup_steps"], max_steps=max_steps, min_lr=t_cfg["min_lr"])
+    raw = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "config.cfg").write_text(config_to_str(cfg), encoding="utf8")
+        print(f"corpus: {dataset.manifest['sequences']:,} sequences, {dataset.manifest['tokens']:,} tokens in {len(dataset.arrays)} shards; vocab {len(tokenizer):,}")
+        print(f"model: discriminator {count_params(raw.discriminator)/1e6:.2f}M, generator {count_params(raw.generator)/1e6:.2f}M params (shared embeddings counted in both); "
+              f"device {device} x {world}, precision {precision}, threads {torch.get_num_threads()}")
+        print(f"tokens per step: {micro} seqs x {world} processes x {accum} accum x {max_len} = {seqs_per_step * max_len:,}; "
+              f"steps {step} -> {max_steps}")
+
+    # 4. the loop
+    log_path = output / LOG
+    if accelerator.is_main_process:
+        _truncate_log(log_path, step)
+    bar = None
+    if progress and accelerator.is_main_process:
+        from tqdm import tqdm
+
+        bar = tqdm(total=max_steps, initial=step, desc="pretrain", unit="step", dynamic_ncols=True)
+    budget_s = t_cfg["max_minutes"] * 60
+    t_start = time.time()
+    t_last, tok_last = t_start, tokens_seen
+    last: Dict[str, float] = {}
+    stop_reason = "max_steps"
+    with StopSignal() as stop:
+        while step < max_steps:
+            lr = get_lr(step, **lr_args)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            sums = {k: 0.0 for k in ("loss", "gen_loss", "disc_loss", "gen_acc", "disc_acc", "replaced")}
+            step_tokens = 0
+            for m in range(accum):
+                position = step * seqs_per_step + (m * world + rank) * micro
+                ids = dataset.get(batch_indices(position, micro, len(dataset), seed))  # (micro, max_len)
+                input_ids = torch.from_numpy(ids).to(device)
+                attention_mask = (input_ids != pad_id).long()
+                segments = torch.from_numpy(token_type_ids(ids, sep_id)).to(device)
+                masked_ids, is_masked = mask_tokens(
+                    input_ids, special_ids=special_ids, mask_id=mask_id, vocab_size=len(tokenizer),
+                    mask_prob=obj["mask_prob"], mask_token_prob=obj["mask_token_prob"],
+                    random_token_prob=obj["random_token_prob"], generator=mask_gen)
+                sync = accelerator.no_sync(model) if m < accum - 1 else contextlib.nullcontext()
+                with sync, accelerator.autocast():
+                    out = model(input_ids, masked_ids, is_masked, attention_mask, segments, generator=mask_gen)
+                    accelerator.backward(out["loss"] / accum)
+                for k in sums:
+                    sums[k] += float(out[k]) / accum
+                step_tokens += int(attention_mask.sum())
+            if t_cfg["grad_clip"] > 0:
+                accelerator.clip_grad_norm_(model.parameters(), t_cfg["grad_clip"])
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens_seen += step_tokens * world
+            last = {"step": step, "lr": lr, **{k: round(v, 5) for k, v in sums.items()}, "tokens": tokens_seen}
+            now = time.time()
+            if step % t_cfg["log_every"] == 0 or step == max_steps:
+                last["tokens_per_s"] = round((tokens_seen - tok_last) / max(now - t_last, 1e-9), 1)
+                last["elapsed_s"] = round(elapsed_before + now - t_start, 1)
+                t_last, tok_last = now, tokens_seen
+                if accelerator.is_main_process:
+                    with open(log_path, "a", encoding="utf8") as f:
+                        f.write(json.dumps(last) + "\n")
+            if bar is not None:
+                bar.update()
+                bar.set_postfix(loss=f"{sums['loss']:.3f}", disc_acc=f"{sums['disc_acc']:.3f}", gen_acc=f"{sums['gen_acc']:.3f}",
+                                tok_s=f"{last.get('tokens_per_s', 0):.0f}", lr=f"{lr:.2e}", refresh=False)
+            if on_step is not None:
+                on_step(step)
+            if stop.received is not None:
+                stop_reason = signal.Signals(stop.received).name
+            elif budget_s and elapsed_before + now - t_start >= budget_s:
+                stop_reason = f"max_minutes={t_cfg['max_minutes']}"
+            if step % t_cfg["checkpoint_every"] == 0 or step == max_steps or stop_reason != "max_steps":
+                accelerator.wait_for_everyone()
+                if accelerator.is_main_process:
+                    save_checkpoint(output, {
+                        "model": accelerator.unwrap_model(model).state_dict(), "optimizer": optimizer.state_dict(),
+                        "step": step, "tokens_seen": tokens_seen, "data_position": step * seqs_per_step,
+                        "elapsed": elapsed_before + time.time() - t_start, "rng": rng_state(mask_gen),
+                        "vocab_sha": vocab_sha, "config": config_to_str(cfg), "last": last,
+                    }, step=step, keep=t_cfg["keep_checkpoints"])
+            if stop_reason != "max_steps":
+                break
+    if bar is not None:
+        bar.close()
+    summary = {"step": step, "max_steps": max_steps, "tokens_seen": tokens_seen, "stopped_by": stop_reason, "last": last,
+               "output": str(output)}
+    if accelerator.is_main_process:
+        print(f"stopped at step {step}/{max_steps} ({stop_reason}); last: {last}")
+        if stop_reason.startswith("SIG"):
+            print(f"checkpoint saved; continue with: electramed pretrain CONFIG --resume --paths.output {output}")
+        plot_curves(log_path, output / "curves.png")
+        if export and not stop_reason.startswith("SIG"):
+            from .export import export_pretrainer
+
+            summary["model_dir"] = str(export_pretrainer(
+                accelerator.unwrap_model(model), data["vocab_dir"], output / "model", cfg=cfg, summary=summary,
+                manifest=dataset.manifest))
+            print(f"exported discriminator to {summary['model_dir']} (generator in {summary['model_dir']}/generator)")
+    accelerator.wait_for_everyone()
+    return summary
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """On resume, drop log lines after the checkpoint's step so the log matches one uninterrupted run."""
+    if not path.exists():
+        return
+    lines = [l for l in path.read_text(encoding="utf8").splitlines() if l.strip() and json.loads(l)["step"] <= step]
+    path.write_text("".join(l + "\n" for l in lines), encoding="utf8")
+
+
+def read_log(path: Path) -> List[Dict[str, Any]]:
+    return [json.loads(l) for l in Path(path).read_text(encoding="utf8").splitlines() if l.strip()] if Path(path).exists() else []
+
+
+def plot_curves(log_path: Path, png: Path) -> Optional[Path]:
+    rows = read_log(log_path)
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for key in ("gen_loss", "disc_loss"):
+        axes[0].plot(steps, [r[key] for r in rows], label=key)
+    axes[0].set_title("losses (disc x1, unweighted)")
+    for key in ("gen_acc", "disc_acc", "replaced"):
+        axes[1].plot(steps, [r[key] for r in rows], label=key)
+    axes[1].set_title("accuracies / share replaced")
+    axes[2].plot(steps, [r["lr"] for r in rows], label="lr")
+    axes[2].set_title("learning rate")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """`python -m electramed_spacy.pretraining.train CONFIG [--resume] [--section.key value ...]` (for accelerate launch)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-"):
+        raise SystemExit("usage: python -m electramed_spacy.pretraining.train CONFIG [--resume] [--section.key value ...]")
+    resume = "--resume" in argv
+    rest = [a for a in argv[1:] if a != "--resume"]
+    pretrain(load_config(argv[0], parse_overrides(rest)), resume=resume)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""electramed.Transformer.v1: loading by path, lowercasing, strided windows, clear errors."""
+import pytest
+import spacy
+
+from electramed_spacy.errors import ElectraMedError
+from electramed_spacy.ml.transformer import configure_strided_spans
+
+
+def _nlp_with(name, **cfg):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config={"model": {"@architectures": "electramed.Transformer.v1", "name": str(name), **cfg}})
+    return nlp
+
+
+def test_loads_local_dir_and_lowercases(tiny_electra):
+    nlp = _nlp_with(tiny_electra)
+    nlp.initialize()
+    upper, lower = nlp("CISPLATIN NEPHROTOXICITY"), nlp("cisplatin nephrotoxicity")
+    assert upper._.trf_data.wordpieces.strings == lower._.trf_data.wordpieces.strings
+
+
+def test_long_document_gets_a_vector_for_every_token(tiny_electra):
+    nlp = _nlp_with(tiny_electra, get_spans={"@misc": "electramed.strided_spans.v1", "window": 16, "stride": 12})
+    nlp.initialize()
+    doc = nlp(" ".join(["Cisplatin induced nephrotoxicity in patients ."] * 30))  # 180 tokens >> window
+    tensors = doc._.trf_data.align
+    assert len(doc) == 180
+    assert all(tensors[i].data.size > 0 for i in range(len(doc)))
+    assert len(nlp("")) == 0  # an empty text goes through without error
+
+
+def test_strided_spans_cover_the_doc_to_the_end():
+    nlp = spacy.blank("en")
+    doc = nlp.make_doc(" ".join(str(i) for i in range(23)))
+    spans = configure_strided_spans(window=10, stride=7)([doc])[0]
+    assert [(s.start, s.end) for s in spans] == [(0, 10), (7, 17), (14, 23)]
+    empty = configure_strided_spans(window=10, stride=7)([nlp.make_doc("")])[0]
+    assert [(s.start, s.end) for s in empty] == [(0, 0)]
+
+
+@pytest.mark.parametrize("window,stride", [(0, 1), (10, 0), (10, 11)])
+def test_strided_spans_reject_bad_settings(window, stride):
+    with pytest.raises(ElectraMedError, match=r"\[E002\].*window=%d, stride=%d" % (window, stride)):
+        configure_strided_spans(window=window, stride=stride)
+
+
+def test_missing_model_dir_gives_one_clear_error(tmp_path):
+    nlp = _nlp_with(tmp_path / "no_such_model")
+    with pytest.raises(ElectraMedError) as err:
+        nlp.initialize()
+    text = str(err.value)
+    assert "[E001]" in text and "no_such_model" in text and "does not exist" in text and "save_pretrained" in text
+
+
+def test_broken_model_dir_says_what_it_contains(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    nlp = _nlp_with(broken)
+    with pytest.raises(ElectraMedError, match=r"\[E001\].*contains: config\.json"):
+        nlp.initialize()
