@@ -15,6 +15,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+
+@app.callback()
+def _main() -> None:
+    """ELECTRAMed for spaCy (arXiv:2104.09585). Run `electramed COMMAND --help` for details."""
+
+
 # Modules that add commands to `app`; a module that is not written yet is skipped.
 COMMAND_MODULES = ["corpora", "pretrain", "relations", "qa", "package"]
 for _module in COMMAND_MODULES:

@@ -22,9 +22,11 @@ and counted in the ConversionSummary. Nothing is dropped silently.
 import json
 import re
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.tokens import Doc
+from spacy.training import Corpus
+from spacy.util import registry
 
 from .common import ON_MISMATCH, ConversionSummary, CorpusFormatError, split_at_boundaries
 
@@ -246,3 +248,29 @@ def golden_to_docs(
             summary.sentences += 1
             summary.entities[ANSWER_LABEL] += len(doc.spans[ANSWERS_KEY])
             yield doc
+
+
+def carry_question(example) -> None:
+    """Copy `_.question`/`_.qa_id` from the reference Doc to the predicted one (they are inputs, not gold)."""
+    for attr in ("question", "qa_id"):
+        if getattr(example.predicted._, attr) is None:
+            setattr(example.predicted._, attr, getattr(example.reference._, attr))
+
+
+@registry.readers("electramed.QACorpus.v1")
+def create_qa_corpus(path, *, limit: int = 0, shuffle: bool = False) -> Callable:
+    """`spacy.Corpus.v1` over a QA DocBin that also puts the question on the predicted Doc.
+
+    spaCy builds each Example's predicted Doc afresh from the text, which drops
+    `user_data`; without this the QA pipe would see no question in `spacy train`
+    evaluation and `spacy benchmark accuracy`.
+    """
+    install_qa_extensions()
+    corpus = Corpus(path, limit=limit, shuffle=shuffle)
+
+    def read(nlp) -> Iterator:
+        for example in corpus(nlp):
+            carry_question(example)
+            yield example
+
+    return read

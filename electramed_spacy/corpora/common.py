@@ -89,6 +89,7 @@ def split_at_boundaries(doc: Doc, boundaries: Iterable[int]) -> Tuple[Doc, int]:
     spaces: List[bool] = []
     n_splits = 0
     ci = 0
+    text = doc.text  # computed once: Doc.text joins every token, so reading it per token is quadratic
     for token in doc:
         start, end = token.idx, token.idx + len(token.text)
         while ci < len(cuts) and cuts[ci] <= start:
@@ -101,7 +102,7 @@ def split_at_boundaries(doc: Doc, boundaries: Iterable[int]) -> Tuple[Doc, int]:
         pieces.append(end)
         n_splits += len(pieces) - 2
         for k in range(len(pieces) - 1):
-            words.append(doc.text[pieces[k] : pieces[k + 1]])
+            words.append(text[pieces[k] : pieces[k + 1]])
             spaces.append(bool(token.whitespace_) if k == len(pieces) - 2 else False)
     if n_splits == 0:
         return doc, 0

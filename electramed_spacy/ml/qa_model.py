@@ -129,13 +129,15 @@ class QAOutput:
 
 def truncate_question(tokenizer, question: str, max_tokens: int) -> str:
     """Cut the question to at most `max_tokens` wordpieces (BERT's max_query_length)."""
-    text = question
-    while True:
+    text, cut_at = question, max_tokens
+    while cut_at > 0:
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         if len(enc["input_ids"]) <= max_tokens:
             return text
-        text = text[: enc["offset_mapping"][max_tokens - 1][1]].rstrip()
-        max_tokens -= 0 if len(tokenizer(text, add_special_tokens=False)["input_ids"]) <= max_tokens else 1
+        # re-tokenising a cut word can add pieces, so shrink until it fits
+        text = text[: enc["offset_mapping"][cut_at - 1][1]].rstrip()
+        cut_at -= 1
+    return text
 
 
 def encode_windows(tokenizer, docs: Sequence[Doc], *, max_length: int, overlap: int, max_question_tokens: int):
@@ -182,14 +184,16 @@ def window_targets(output: QAOutput, gold: Sequence[Sequence[Tuple[int, int]]]) 
     for w in range(n):
         offs = output.offsets[w]
         ctx = numpy.nonzero(offs[:, 0] >= 0)[0]
+        if not len(ctx):
+            continue
+        window_start, window_end = offs[ctx[0], 0], offs[ctx[-1], 1]
         for gs, ge in gold[output.doc_index[w]]:
-            s = [j for j in ctx if offs[j, 0] <= gs < offs[j, 1]] or [j for j in ctx if offs[j, 0] >= gs][:1]
-            e = [j for j in ctx if offs[j, 0] < ge <= offs[j, 1]] or [j for j in ctx if offs[j, 1] <= ge][-1:]
-            if not s or not e or s[0] > e[-1]:
-                continue
-            # the answer must lie whole inside this window's context
-            if offs[ctx[0], 0] <= gs and ge <= offs[ctx[-1], 1]:
-                starts[w], ends[w] = s[0], e[-1]
+            if not (window_start <= gs and ge <= window_end):
+                continue  # not whole in this window: [CLS] is the target here
+            s = ctx[offs[ctx, 1] > gs][0]
+            e = ctx[offs[ctx, 0] < ge][-1]
+            if s <= e:
+                starts[w], ends[w] = s, e
                 break
     return starts, ends
 
@@ -245,7 +249,7 @@ def _forward(model: Model, docs: List[Doc], is_train: bool):
     def backprop(d_out: Tuple[numpy.ndarray, numpy.ndarray]) -> List:
         d_start, d_end = d_out
         grads = (xp2torch(model.ops.asarray(d_start), device=device), xp2torch(model.ops.asarray(d_end), device=device))
-        torch_backprop(ArgsKwargs(args=(start_t, end_t), kwargs={"grad_tensors": grads}))
+        torch_backprop(ArgsKwargs(args=((start_t, end_t),), kwargs={"grad_tensors": grads}))
         return []
 
     return out, backprop

@@ -241,7 +241,7 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, progress: Optional[bo
                     out = model(input_ids, masked_ids, is_masked, attention_mask, segments, generator=mask_gen)
                     accelerator.backward(out["loss"] / accum)
                 for k in sums:
-                    sums[k] += float(out[k]) / accum
+                    sums[k] += float(out[k].detach()) / accum
                 step_tokens += int(attention_mask.sum())
             if t_cfg["grad_clip"] > 0:
                 accelerator.clip_grad_norm_(model.parameters(), t_cfg["grad_clip"])

@@ -1,0 +1,226 @@
+"""DDI-2013 XML -> Docs with drug entities and typed drug-drug interactions.
+
+The DDI-2013 corpus (Herrero-Zazo et al. 2013; SemEval-2013 Task 9.2), one of the
+two relation benchmarks of ELECTRAMed (Miolo et al. 2021, arXiv:2104.09585): one
+XML file per document, `<sentence id text>` holding `<entity id charOffset type
+text>` (types drug, brand, group, drug_n; `charOffset="a-b"` with an inclusive end,
+relative to the sentence) and `<pair id e1 e2 ddi="true|false" type>` (type
+mechanism, effect, advise or int when ddi="true").
+
+One Doc per XML document: the sentence texts joined with one space (a space is
+added only when a sentence does not already end in whitespace), sentence
+boundaries set from the XML, `doc.ents` and `doc.spans["mentions"]` from the
+entities (see `common.doc_from_offsets` for the tokenisation and overlap
+policies), and the positive pairs as relations (`doc._.relations`, head = e1,
+tail = e2, label = type). Negative pairs are not stored: every same-sentence
+entity pair that is not a relation is a negative, which reproduces the corpus'
+pair set (every sentence's pairs are all unordered entity pairs).
+
+Discontinuous entities (`charOffset="a-b;c-d"`, 0.5% of the mentions, e.g.
+"beta- and alpha-adrenergic blockers"): `discontinuous="first"` (default) keeps
+the first fragment, which overlaps no other mention, so the pair survives in
+`doc.ents`; "span" takes the covering span from the first start to the last end
+(often overlapping another mention, which then leaves `doc.ents`); "drop" drops
+the entity and its pairs. Each case is counted in the summary.
+"""
+import random
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from xml.parsers import expat
+
+from spacy.tokens import Doc, DocBin
+
+from ..relations import Relation, set_relations
+from .common import ConversionSummary, CorpusFormatError, doc_from_offsets
+
+DDI_ENTITY_TYPES = ("drug", "brand", "group", "drug_n")
+DDI_RELATION_TYPES = ("mechanism", "effect", "advise", "int")
+DISCONTINUOUS_POLICIES = ("first", "span", "drop")
+
+
+def _parse_xml(path: Path) -> List[Dict]:
+    """Sentences of one DDI file, each with its line number, entities and pairs."""
+    sentences: List[Dict] = []
+    state = {"document": False}
+    parser = expat.ParserCreate()
+
+    def start(name: str, attrs: Dict[str, str]) -> None:
+        line = parser.CurrentLineNumber
+        if name == "document":
+            state["document"] = True
+        elif name == "sentence":
+            if "text" not in attrs:
+                raise CorpusFormatError(path, line, "<sentence> has no text attribute.", '<sentence id="..." text="...">')
+            sentences.append({"id": attrs.get("id", f"s{len(sentences)}"), "text": attrs["text"], "line": line, "entities": [], "pairs": []})
+        elif name in ("entity", "pair"):
+            if not sentences:
+                raise CorpusFormatError(path, line, f"<{name}> outside a <sentence>.", f"<{name}> elements inside <sentence>.")
+            sentences[-1]["entities" if name == "entity" else "pairs"].append(dict(attrs, _line=line))
+
+    parser.StartElementHandler = start
+    try:
+        with open(path, "rb") as fh:
+            parser.ParseFile(fh)
+    except expat.ExpatError as err:
+        raise CorpusFormatError(path, err.lineno, f"not well-formed XML ({expat.errors.messages[err.code]}).", "a DDI-2013 XML file.") from err
+    if not state["document"]:
+        raise CorpusFormatError(path, 1, "no <document> element.", "a DDI-2013 XML file with a <document> root.")
+    return sentences
+
+
+def _parse_offsets(value: Optional[str], path: Path, line: int) -> List[Tuple[int, int]]:
+    if not value:
+        raise CorpusFormatError(path, line, "<entity> has no charOffset.", 'charOffset="start-end" (inclusive end), or "a-b;c-d".')
+    fragments = []
+    for part in value.split(";"):
+        bits = part.strip().split("-")
+        if len(bits) != 2 or not all(b.strip().isdigit() for b in bits):
+            raise CorpusFormatError(path, line, f"charOffset {value!r} is malformed.", 'charOffset="start-end" (inclusive end), or "a-b;c-d".')
+        start, last = int(bits[0]), int(bits[1])
+        if last < start:
+            raise CorpusFormatError(path, line, f"charOffset {value!r} ends before it starts.", "start <= end.")
+        fragments.append((start, last + 1))
+    return fragments
+
+
+def read_ddi_file(
+    path: Union[str, Path], make_doc: Callable[[str], Doc], *, summary: Optional[ConversionSummary] = None,
+    discontinuous: str = "first", on_mismatch: str = "error",
+) -> Doc:
+    """One DDI-2013 XML file -> one Doc (see the module docstring)."""
+    if discontinuous not in DISCONTINUOUS_POLICIES:
+        raise ValueError(f"discontinuous must be one of {DISCONTINUOUS_POLICIES}, got {discontinuous!r}.")
+    path = Path(path)
+    summary = summary if summary is not None else ConversionSummary()
+    sentences = _parse_xml(path)
+    text = ""
+    sent_starts: List[int] = []
+    mentions: List[Tuple[int, int, str]] = []
+    claimed: List[Optional[str]] = []
+    entity_index: Dict[str, int] = {}
+    pairs: List[Tuple[Dict, int]] = []  # (pair attributes, sentence line)
+    for sent in sentences:
+        if text and not text[-1].isspace():
+            text += " "
+        offset = len(text)
+        stext = sent["text"]
+        text += stext
+        sent_starts.append(offset + len(stext) - len(stext.lstrip()))
+        for ent in sent["entities"]:
+            line = ent["_line"]
+            etype = ent.get("type")
+            if etype not in DDI_ENTITY_TYPES:
+                raise CorpusFormatError(path, line, f"entity type {etype!r} is not a DDI-2013 type.", f"type one of {', '.join(DDI_ENTITY_TYPES)}.")
+            if "id" not in ent:
+                raise CorpusFormatError(path, line, "<entity> has no id.", '<entity id="..." charOffset="..." type="..." text="...">')
+            fragments = _parse_offsets(ent.get("charOffset"), path, line)
+            check: Optional[str] = ent.get("text")
+            if len(fragments) > 1:
+                summary.notes[f"discontinuous entity ({discontinuous})"] += 1
+                if discontinuous == "drop":
+                    summary.drop("discontinuous entity (policy: drop)")
+                    continue
+                start, end = (fragments[0] if discontinuous == "first" else (fragments[0][0], fragments[-1][1]))
+                check = None  # the corpus' text attribute joins the fragments
+            else:
+                start, end = fragments[0]
+            if end > len(stext):
+                problem = f"entity {ent['id']} charOffset {ent.get('charOffset')} falls outside its sentence of length {len(stext)}."
+                if on_mismatch == "error":
+                    raise CorpusFormatError(path, line, problem, "offsets inside the sentence text (or on_mismatch='count').")
+                summary.drop("offset mismatch")
+                continue
+            if check is not None and stext[start:end] != check:
+                problem = f"entity {ent['id']} text {check!r} does not match the sentence at {ent.get('charOffset')}: {stext[start:end]!r}."
+                if on_mismatch == "error":
+                    raise CorpusFormatError(path, line, problem, "charOffset that indexes the sentence text (or on_mismatch='count').")
+                summary.drop("offset mismatch")
+                continue
+            entity_index[ent["id"]] = len(mentions)
+            mentions.append((offset + start, offset + end, etype))
+            claimed.append(None)
+        pairs.extend((p, sent["line"]) for p in sent["pairs"])
+    doc, spans = doc_from_offsets(make_doc, text, mentions, summary=summary, on_mismatch=on_mismatch, where=str(path), mention_texts=claimed)
+    starts = set(sent_starts)
+    for token in doc:
+        token.is_sent_start = token.i == 0 or token.idx in starts
+    ent_set = {(e.start, e.end) for e in doc.ents}
+    all_ids = {e.get("id") for s in sentences for e in s["entities"]}
+    relations = []
+    for pair, _ in pairs:
+        line = pair["_line"]
+        for key in ("e1", "e2", "ddi"):
+            if key not in pair:
+                raise CorpusFormatError(path, line, f"<pair> has no {key} attribute.", '<pair id="..." e1="..." e2="..." ddi="true|false" type="...">')
+        ddi = pair["ddi"].strip().lower()
+        if ddi not in ("true", "false"):
+            raise CorpusFormatError(path, line, f"ddi={pair['ddi']!r}.", 'ddi="true" or ddi="false".')
+        summary.notes["pairs read"] += 1
+        if ddi == "true":
+            summary.notes["positive pairs read"] += 1
+        missing = [pair[k] for k in ("e1", "e2") if pair[k] not in all_ids]
+        if missing:
+            raise CorpusFormatError(path, line, f"<pair> refers to unknown entity id(s) {', '.join(missing)}.", "e1/e2 ids of <entity> elements in the same sentence.")
+        if ddi == "false":
+            continue
+        rtype = pair.get("type")
+        if rtype is None:
+            summary.drop("positive pair without type")
+            continue
+        if rtype not in DDI_RELATION_TYPES:
+            raise CorpusFormatError(path, line, f"pair type {rtype!r} is not a DDI-2013 type.", f"type one of {', '.join(DDI_RELATION_TYPES)}.")
+        if pair["e1"] not in entity_index or pair["e2"] not in entity_index:
+            summary.drop("positive pair with a dropped entity")
+            continue
+        head, tail = spans[entity_index[pair["e1"]]], spans[entity_index[pair["e2"]]]
+        if head is None or tail is None:
+            summary.drop("positive pair with a dropped entity")
+            continue
+        if (head.start, head.end) not in ent_set or (tail.start, tail.end) not in ent_set:
+            summary.notes["positive pairs with an entity outside doc.ents (kept; never a candidate)"] += 1
+        relations.append(Relation(head, tail, rtype))
+    set_relations(doc, relations)
+    summary.add_doc(doc)
+    return doc
+
+
+def ddi_files(inputs: Iterable[Union[str, Path]]) -> List[Path]:
+    """The .xml files under the given files/directories, sorted for a reproducible order."""
+    files: List[Path] = []
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            files.extend(sorted(item.rglob("*.xml")))
+        elif item.exists():
+            files.append(item)
+        else:
+            raise CorpusFormatError(item, None, "does not exist.", "a DDI-2013 .xml file or a directory holding them (e.g. ddi2013/train).")
+    if not files:
+        raise CorpusFormatError(", ".join(map(str, inputs)), None, "contains no .xml files.", "DDI-2013 XML files (train/DrugBank/*.xml, ...).")
+    return files
+
+
+def read_ddi(
+    inputs: Iterable[Union[str, Path]], make_doc: Callable[[str], Doc], *,
+    summary: Optional[ConversionSummary] = None, discontinuous: str = "first", on_mismatch: str = "error",
+) -> Iterator[Doc]:
+    for path in ddi_files(inputs):
+        yield read_ddi_file(path, make_doc, summary=summary, discontinuous=discontinuous, on_mismatch=on_mismatch)
+
+
+def split_docs(docs: Sequence[Doc], dev_fraction: float, seed: int) -> Tuple[List[Doc], List[Doc]]:
+    """(train, dev): a seeded random `dev_fraction` of the documents goes to dev."""
+    if not 0.0 <= dev_fraction < 1.0:
+        raise ValueError(f"dev_fraction must be in [0, 1), got {dev_fraction}.")
+    order = list(range(len(docs)))
+    random.Random(seed).shuffle(order)
+    n_dev = int(round(len(docs) * dev_fraction))
+    dev_ids = set(order[:n_dev])
+    return [d for i, d in enumerate(docs) if i not in dev_ids], [d for i, d in enumerate(docs) if i in dev_ids]
+
+
+def save_docbin(docs: Iterable[Doc], output: Union[str, Path]) -> Path:
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    DocBin(docs=docs, store_user_data=True).to_disk(output)
+    return output
