@@ -1,14 +1,16 @@
-"""ChemProt (BioCreative VI) -> Docs with CHEMICAL/GENE entities and relations.
+"""ChemProt (BioCreative VI) -> Docs with chemical/gene entities and relations.
 
 ChemProt is ELECTRAMed's (Miolo et al. 2021, arXiv:2104.09585) second relation
 benchmark. Two forms are read; they follow different protocols, so figures from
 one are not comparable with the other:
 
 - **sentence form** (`scibert_sentences/*.jsonl`, the SciBERT/ELECTRAMed
-  protocol): one JSON line per *positive* relation, the gene marked `<< >>` and the
-  chemical `[[ ]]`, one of 13 fine labels. The markers are stripped (with the one
-  space that pads them inside) to get character offsets; each line becomes one
-  Doc with two entities and one relation (head CHEMICAL, tail GENE). There are no
+  protocol): one JSON line per *positive* relation with one of 13 fine labels and
+  two marked entities. The data README says gene `<< >>`, chemical `[[ ]]`; in the
+  files `<< >>` marks whichever entity comes first (chemical or gene) and `[[ ]]`
+  the second, so both are labelled ENTITY. The markers are stripped (with the one
+  space that pads them inside) to get character offsets; each line becomes one Doc
+  with two entities and one relation (head `<< >>`, tail `[[ ]]`). There are no
   negative pairs, so the task is classifying a known-positive pair and micro-F1
   over the labels equals accuracy.
 - **pure_json form** (`pure_json/*.json`, the end-to-end protocol of Zhong &
@@ -41,54 +43,47 @@ CPR_GROUPS: Dict[str, str] = {
 }
 CPR_LABELS = ("CPR:3", "CPR:4", "CPR:5", "CPR:6", "CPR:9")
 LABEL_SCHEMES = ("cpr", "fine")
-CHEMICAL, GENE = "CHEMICAL", "GENE"
-# marker -> (entity label, opens?)
-MARKERS = {"<<": (GENE, True), ">>": (GENE, False), "[[": (CHEMICAL, True), "]]": (CHEMICAL, False)}
+CHEMICAL, GENE, ENTITY = "CHEMICAL", "GENE", "ENTITY"
+# The sentence form marks the entity that comes first in the text with << >> and the
+# second with [[ ]], whatever their types (all 4169 train lines have << before [[;
+# train line 1373 marks a chemical with << >>, line 1 a gene), so both get the label
+# ENTITY and the relation runs from the << >> entity to the [[ ]] one.
+FIRST, SECOND = "<<", "[["
+OPENERS = {"<< ": FIRST, "[[ ": SECOND}
+CLOSERS = {" >>": FIRST, " ]]": SECOND}
 
 
 def strip_markers(marked: str) -> Tuple[str, Dict[str, Tuple[int, int]]]:
-    """Remove `<< >>` / `[[ ]]` markers; return the text and {label: (start, end)} offsets.
+    """Remove the `<< >>` / `[[ ]]` markers; return the text and {"<<": (start, end), "[[": ...}.
 
-    The space padding a marker on its inner side is removed with it. Raises
-    ValueError (with the reason) when a marker is missing, repeated or unbalanced.
+    A marker is an opener followed by a space ("<< ") or a closer preceded by one
+    (" >>"), and only while it can open/close: a literal ">>" in the text (e.g.
+    "PGE2>>17-phenyl", "peganine >>>parathion") is kept as text. Raises ValueError
+    with the reason when an entity is missing, empty or unclosed.
     """
     out: List[str] = []
-    length = 0
     opened: Dict[str, int] = {}
     found: Dict[str, Tuple[int, int]] = {}
     i = 0
     while i < len(marked):
-        two = marked[i:i + 2]
-        if two in MARKERS:
-            label, opens = MARKERS[two]
-            if opens:
-                if label in opened or label in found:
-                    raise ValueError(f"a second {two} marker for the {label} entity")
-                opened[label] = length
-                i += 2
-                if marked[i:i + 1] == " ":
-                    i += 1
-            else:
-                if label not in opened:
-                    raise ValueError(f"{two} closes a {label} entity that was never opened")
-                end = length
-                if out and out[-1] == " " and end > opened[label]:
-                    out.pop()
-                    length -= 1
-                    end = length
-                found[label] = (opened.pop(label), end)
-                i += 2
+        three = marked[i:i + 3]
+        if three in OPENERS and OPENERS[three] not in opened and OPENERS[three] not in found:
+            opened[OPENERS[three]] = len(out)
+            i += 3
+            continue
+        if three in CLOSERS and CLOSERS[three] in opened:
+            found[CLOSERS[three]] = (opened.pop(CLOSERS[three]), len(out))
+            i += 3
             continue
         out.append(marked[i])
-        length += 1
         i += 1
     if opened:
-        raise ValueError(f"unclosed marker for {', '.join(opened)}")
-    for label, pair in ((GENE, "<< >>"), (CHEMICAL, "[[ ]]")):
-        if label not in found:
-            raise ValueError(f"no {label} marked with {pair}")
-        if found[label][1] <= found[label][0]:
-            raise ValueError(f"the {label} entity is empty")
+        raise ValueError(f"unclosed {' and '.join(opened)} marker")
+    for marker, pair in ((FIRST, "<< >>"), (SECOND, "[[ ]]")):
+        if marker not in found:
+            raise ValueError(f"no entity marked with {pair}")
+        if found[marker][1] <= found[marker][0]:
+            raise ValueError(f"the entity marked {pair} is empty")
     return "".join(out), found
 
 
@@ -120,7 +115,7 @@ def read_chemprot_sentences(
     path: Union[str, Path], make_doc: Callable[[str], Doc], *, label_scheme: str = "cpr",
     summary: Optional[ConversionSummary] = None, on_error: str = "error",
 ) -> Iterator[Doc]:
-    """SciBERT sentence form: one Doc per line (one CHEMICAL -> GENE relation).
+    """SciBERT sentence form: one Doc per line (one relation, << >> entity -> [[ ]] entity).
 
     on_error="count" drops (and counts) lines whose markers cannot be parsed
     instead of raising.
@@ -135,16 +130,16 @@ def read_chemprot_sentences(
             text, found = strip_markers(str(record["text"]))
         except ValueError as err:
             if on_error == "error":
-                raise CorpusFormatError(path, line_no, f"cannot read the entity markers: {err}.", "exactly one << gene >> and one [[ chemical ]].") from err
+                raise CorpusFormatError(path, line_no, f"cannot read the entity markers: {err}.", "exactly one << first entity >> and one [[ second entity ]].") from err
             summary.drop("unreadable entity markers")
             continue
-        mentions = [(*found[CHEMICAL], CHEMICAL), (*found[GENE], GENE)]
+        mentions = [(*found[FIRST], ENTITY), (*found[SECOND], ENTITY)]
         doc, spans = doc_from_offsets(make_doc, text, mentions, summary=summary, where=f"{path}:{line_no}")
-        chem, gene = spans
+        head, tail = spans  # the << >> entity, the [[ ]] entity
         ents = {(e.start, e.end) for e in doc.ents}
-        if (chem.start, chem.end) not in ents or (gene.start, gene.end) not in ents:
+        if (head.start, head.end) not in ents or (tail.start, tail.end) not in ents:
             summary.notes["relations with an entity outside doc.ents (kept; never a candidate)"] += 1
-        set_relations(doc, [Relation(chem, gene, label)])
+        set_relations(doc, [Relation(head, tail, label)])
         summary.add_doc(doc)
         yield doc
 

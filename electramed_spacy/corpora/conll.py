@@ -1,0 +1,200 @@
+"""CoNLL token-per-line reader and writer (IOB1 / IOB2, any tag set) for the
+token-level NER benchmarks of ELECTRAMed (arXiv:2104.09585), e.g. the BC5CDR and
+NCBI-disease files of Crichton et al. (MTL-Bioinformatics-2016).
+
+Input: one token per line, columns separated by a tab (or, when a line has no
+tab, by spaces); the token is the first column and the tag the last, so
+`token<TAB>B-Chemical` and CoNLL-2003's `token POS chunk B-PER` both work. A blank
+line ends a sentence; a `-DOCSTART-` line ends a document. Tags are `O`,
+`B-LABEL` or `I-LABEL` with any LABEL (hyphens allowed after the first).
+
+Schemes. IOB2 starts every chunk with B-; IOB1 starts a chunk with I- and uses B-
+only between two adjacent chunks of the same type. Both are decoded by one rule
+(B- starts a chunk; I-X continues a chunk of type X, else starts one), so:
+
+* `iob1`: accept either;
+* `iob2`: strict - an I- tag that starts a chunk is an error naming file:line;
+* `auto` (default): decode as above; the file is reported as IOB1 in the summary
+  notes when any chunk starts with I-, else as IOB2.
+
+Docs: `n_sents` consecutive sentences form one Doc (0 = one Doc per `-DOCSTART-`
+section, or per file); sentence starts are set (`token.is_sent_start`), tokens are
+joined by single spaces. Chunks never cross a sentence boundary.
+"""
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
+from .common import DOC_ID, MENTIONS_KEY, ConversionSummary, CorpusFormatError
+
+SCHEMES = ("auto", "iob1", "iob2")
+CONLL_PATTERNS = ("*.tsv", "*.conll", "*.iob", "*.iob2", "*.bio")
+DOCSTART = "-DOCSTART-"
+EXPECTED_LINE = "'token<TAB>tag' (or space separated; the tag in the last column), a blank line between sentences, or -DOCSTART-."
+EXPECTED_TAG = "O, B-LABEL or I-LABEL (IOB1/IOB2; convert BILUO/BIOES files first)."
+
+
+def _split_tag(tag: str) -> Tuple[str, str]:
+    """'B-Chemical' -> ('B', 'Chemical'); 'O' -> ('O', ''); ValueError otherwise."""
+    if tag == "O":
+        return "O", ""
+    prefix, sep, label = tag.partition("-")
+    if prefix not in ("B", "I") or not sep or not label:
+        raise ValueError(tag)
+    return prefix, label
+
+
+def tags_to_spans(tags: Sequence[str], *, scheme: str = "iob1") -> List[Tuple[int, int, str]]:
+    """Decode IOB1/IOB2 tags into `(start_token, end_token, label)` chunks.
+
+    scheme="iob2" raises ValueError at an I- tag that starts a chunk; "iob1" and
+    "auto" accept it (see the module docstring).
+    """
+    spans: List[Tuple[int, int, str]] = []
+    start, label = None, ""
+    for i, tag in enumerate(tags):
+        prefix, lab = _split_tag(tag)
+        continues = prefix == "I" and start is not None and lab == label
+        if continues:
+            continue
+        if start is not None:
+            spans.append((start, i, label))
+            start, label = None, ""
+        if prefix == "I" and scheme == "iob2":
+            raise ValueError(f"{tag} starts a chunk")
+        if prefix != "O":
+            start, label = i, lab
+    if start is not None:
+        spans.append((start, len(tags), label))
+    return spans
+
+
+def spans_to_tags(n_tokens: int, spans: Iterable[Tuple[int, int, str]], *, scheme: str = "iob2") -> List[str]:
+    """Encode non-overlapping `(start, end, label)` token chunks as IOB1 or IOB2 tags."""
+    if scheme not in ("iob1", "iob2"):
+        raise ValueError(f"scheme must be 'iob1' or 'iob2' to write tags, got {scheme!r}")
+    tags = ["O"] * n_tokens
+    prev_end, prev_label = -1, None
+    for start, end, label in sorted(spans):
+        adjacent_same = start == prev_end and label == prev_label
+        first = "B" if scheme == "iob2" or adjacent_same else "I"
+        tags[start] = f"{first}-{label}"
+        for i in range(start + 1, end):
+            tags[i] = f"I-{label}"
+        prev_end, prev_label = end, label
+    return tags
+
+
+def doc_to_conll(doc: Doc, *, scheme: str = "iob2", sep: str = "\t") -> str:
+    """One Doc as CoNLL lines (tags from `doc.ents`, a blank line after each sentence).
+    Whitespace tokens are skipped (they cannot be a CoNLL line)."""
+    tags = spans_to_tags(len(doc), [(e.start, e.end, e.label_) for e in doc.ents], scheme=scheme)
+    sents = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
+    lines: List[str] = []
+    for sent in sents:
+        lines.extend(f"{t.text}{sep}{tags[t.i]}" for t in sent if not t.is_space)
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def write_conll(docs: Iterable[Doc], path: Union[str, Path], *, scheme: str = "iob2", docstart: bool = False) -> None:
+    """Write Docs to a CoNLL file (optionally with a -DOCSTART- line before each Doc)."""
+    with Path(path).open("w", encoding="utf-8") as f:
+        for doc in docs:
+            if docstart:
+                f.write(f"{DOCSTART}\tO\n\n")
+            f.write(doc_to_conll(doc, scheme=scheme))
+
+
+def _make_doc(vocab: Vocab, sents: List[List[Tuple[str, str]]], doc_id: str) -> Doc:
+    words = [w for sent in sents for w, _ in sent]
+    sent_starts = [i == 0 for sent in sents for i in range(len(sent))]
+    doc = Doc(vocab, words=words, spaces=[True] * (len(words) - 1) + [False], sent_starts=sent_starts)
+    ents = []
+    offset = 0
+    for sent in sents:
+        # already validated while reading; the scheme check was done there too
+        for start, end, label in tags_to_spans([t for _, t in sent], scheme="iob1"):
+            ents.append(doc[offset + start : offset + end])
+            ents[-1].label_ = label
+        offset += len(sent)
+    doc.ents = ents
+    doc.spans[MENTIONS_KEY] = list(doc.ents)
+    doc._.set(DOC_ID, doc_id)
+    return doc
+
+
+def read_conll(
+    path: Union[str, Path],
+    vocab: Vocab,
+    *,
+    scheme: str = "auto",
+    n_sents: int = 10,
+    summary: Optional[ConversionSummary] = None,
+) -> Iterator[Doc]:
+    """Yield Docs of `n_sents` sentences from a CoNLL file (see the module docstring)."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    if n_sents < 0:
+        raise ValueError(f"n_sents must be >= 0 (0 = one Doc per -DOCSTART- section), got {n_sents}")
+    path = Path(path)
+    summary = summary if summary is not None else ConversionSummary(source=str(path))
+    sents: List[List[Tuple[str, str]]] = []
+    sent: List[Tuple[str, str]] = []
+    tags: List[str] = []
+    i_starts = 0
+    n_docs = 0
+
+    def end_sentence() -> None:
+        nonlocal sent, tags, i_starts
+        if sent:
+            sents.append(sent)
+        sent, tags = [], []
+
+    def flush() -> Iterator[Doc]:
+        nonlocal sents, n_docs
+        if sents:
+            doc = _make_doc(vocab, sents, f"{path.name}#{n_docs}")
+            n_docs += 1
+            summary.add_doc(doc)
+            sents = []
+            yield doc
+
+    with path.open(encoding="utf-8") as f:
+        for n, raw in enumerate(f, start=1):
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                end_sentence()
+                if n_sents and len(sents) >= n_sents:
+                    yield from flush()
+                continue
+            cols = line.split("\t") if "\t" in line else line.split()
+            if cols[0] == DOCSTART:
+                end_sentence()
+                yield from flush()
+                summary.notes["-DOCSTART- lines"] += 1
+                continue
+            if len(cols) < 2 or not cols[0] or not cols[-1]:
+                raise CorpusFormatError(path, n, f"{len(cols)} column(s) in {line[:60]!r}.", EXPECTED_LINE)
+            token, tag = cols[0].strip(), cols[-1].strip()
+            try:
+                prefix, label = _split_tag(tag)
+            except ValueError:
+                raise CorpusFormatError(path, n, f"tag {tag!r} is not an IOB tag.", EXPECTED_TAG) from None
+            if prefix == "I" and not (tags and tags[-1] != "O" and _split_tag(tags[-1])[1] == label):
+                if scheme == "iob2":
+                    raise CorpusFormatError(
+                        path, n, f"{tag} starts a chunk (previous tag: {tags[-1] if tags else 'sentence start'}).",
+                        f"B-{label} at the start of every chunk under --scheme iob2; use --scheme iob1 or auto for IOB1 files.",
+                    )
+                i_starts += 1
+            sent.append((token, tag))
+            tags.append(tag)
+        end_sentence()
+        yield from flush()
+    if scheme == "auto":
+        summary.notes[f"scheme detected: {'iob1' if i_starts else 'iob2'}"] += 1
+    if i_starts:
+        summary.notes["chunks starting with I- (IOB1)"] += i_starts
