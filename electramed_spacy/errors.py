@@ -20,3 +20,4 @@ class Errors:
         "are online (set HF_HUB_OFFLINE=1 to forbid downloads)."
     )
     E002 = "[E002] window must be > 0 and 0 < stride <= window; got window={window}, stride={stride}."
+    E003 = "[E003] Unknown autocast dtype {value!r} in `[components.transformer.model] autocast`; use one of {options} or null."

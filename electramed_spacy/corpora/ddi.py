@@ -104,6 +104,8 @@ def read_ddi_file(
             text += " "
         offset = len(text)
         stext = sent["text"]
+        if not stext.strip():
+            summary.notes["empty sentences (no tokens, not counted as sentences)"] += 1
         text += stext
         sent_starts.append(offset + len(stext) - len(stext.lstrip()))
         for ent in sent["entities"]:

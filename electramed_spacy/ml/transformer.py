@@ -15,6 +15,7 @@ tried and how to fix it.
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+import torch
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 from spacy_transformers.layers import TransformerModel
@@ -54,6 +55,36 @@ def _with_clear_load_errors(model: Model) -> Model:
     return model
 
 
+AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _with_autocast(model: Model, dtype_name: str) -> Model:
+    """Run the transformer's forward pass under torch autocast, on CPU or CUDA.
+
+    spacy-transformers' own `mixed_precision` only knows CUDA; on CPUs with bf16
+    units (AVX512-BF16, AMX) a bf16 matmul is several times faster than fp32.
+    Outputs are cast back to float32 (spaCy/numpy have no bf16); the cast is part of
+    the autograd graph, so training works unchanged.
+    """
+    if dtype_name not in AUTOCAST_DTYPES:
+        raise ElectraMedError(Errors.E003.format(value=dtype_name, options=sorted(AUTOCAST_DTYPES)))
+    dtype = AUTOCAST_DTYPES[dtype_name]
+    inner_forward = model._func
+
+    def forward(model: Model, docs, is_train: bool):
+        device_type = "cuda" if model.transformer.device.type == "cuda" else "cpu"
+        with torch.autocast(device_type=device_type, dtype=dtype):
+            output, backprop = inner_forward(model, docs, is_train)
+        hidden = output.model_output
+        for key, value in list(hidden.items()):
+            if isinstance(value, torch.Tensor) and value.dtype == dtype:
+                hidden[key] = value.float()
+        return output, backprop
+
+    model._func = forward
+    return model
+
+
 @registry.misc("electramed.strided_spans.v1")
 def configure_strided_spans(window: int = 128, stride: int = 96) -> Callable[[List[Doc]], List[List[Span]]]:
     """Overlapping windows of `window` spaCy tokens, `stride` apart.
@@ -89,6 +120,7 @@ def build_electramed_transformer(
     transformer_config: Optional[Dict] = None,
     mixed_precision: bool = False,
     grad_scaler_config: Optional[Dict] = None,
+    autocast: Optional[str] = None,
 ) -> Model:
     """Build the ELECTRAMed encoder as a spacy-transformers `TransformerModel`.
 
@@ -97,7 +129,9 @@ def build_electramed_transformer(
     tokenizer_config (dict): passed to `AutoTokenizer`; defaults to a fast,
         lowercasing tokenizer, matching ELECTRAMed's uncased SciVocab.
     transformer_config (dict): passed to the transformer's forward pass.
-    mixed_precision (bool): CUDA autocast (spacy-transformers' own switch).
+    mixed_precision (bool): CUDA fp16 autocast with a grad scaler (spacy-transformers' own switch).
+    autocast (str or None): "bfloat16" or "float16": autocast on whatever device the
+        model runs on, CPU included. None keeps float32.
     """
     tok_cfg = {"use_fast": True, "do_lower_case": True}
     tok_cfg.update(tokenizer_config or {})
@@ -109,4 +143,5 @@ def build_electramed_transformer(
         mixed_precision=mixed_precision,
         grad_scaler_config=grad_scaler_config or {},
     )
-    return _with_clear_load_errors(model)
+    model = _with_clear_load_errors(model)
+    return _with_autocast(model, autocast) if autocast else model

@@ -351,3 +351,42 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def export_checkpoint(cfg: Dict[str, Any], *, checkpoint: Optional[Path] = None, output: Optional[Path] = None) -> Path:
+    """Export a checkpoint (default: the newest under [paths] output) as the model dir spaCy loads."""
+    from transformers import AutoTokenizer
+
+    from .export import export_pretrainer
+
+    run = Path(cfg["paths"]["output"])
+    checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(run)
+    if checkpoint is None or not (checkpoint / "state.pt").exists():
+        raise PretrainError(f"No checkpoint to export under {run / CHECKPOINTS} (or {checkpoint}). Run `electramed pretrain` first.")
+    vocab_dir = run / "vocab"
+    state = torch.load(checkpoint / "state.pt", map_location="cpu", weights_only=False)
+    if not (vocab_dir / "tokenizer.json").exists() or state["vocab_sha"] != _fingerprint(vocab_dir / "tokenizer.json"):
+        raise PretrainError(f"The vocabulary in {vocab_dir} is missing or does not match the checkpoint {checkpoint}.")
+    tokenizer = AutoTokenizer.from_pretrained(str(vocab_dir))
+    model = build_pretrainer(cfg, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+    model.load_state_dict(state["model"])
+    manifest = json.loads((run / "shards" / "manifest.json").read_text(encoding="utf8"))
+    summary = {"step": state["step"], "tokens_seen": state["tokens_seen"], "last": state.get("last", {})}
+    return export_pretrainer(model, vocab_dir, Path(output) if output else run / "model", cfg=cfg, summary=summary, manifest=manifest)
+
+
+def init_model(cfg: Dict[str, Any], output: Path, *, seed: Optional[int] = None) -> Path:
+    """Vocabulary from the corpus (or [paths] vocab) + a randomly initialised ElectraModel of [model]'s sizes."""
+    from transformers import AutoTokenizer
+
+    from .export import save_random_discriminator
+    from .model import ARCH_KEYS
+
+    files = resolve_corpus(cfg["paths"]["corpus"])
+    scan_corpus(files, max_line_chars=cfg["corpus"]["max_line_chars"], shard_chars=cfg["corpus"]["shard_chars"])
+    vocab_dir = prepare_vocab(cfg, files)
+    tokenizer = AutoTokenizer.from_pretrained(str(vocab_dir))
+    seed = cfg["training"]["seed"] if seed is None else seed
+    card = {"initialisation": "random (no pre-training)", "seed": seed, "vocabulary": cfg["paths"]["vocab"] or f"WordPiece trained on {cfg['paths']['corpus']}",
+            "lowercase": cfg["corpus"]["lowercase"]}
+    return save_random_discriminator(tokenizer, output, seed=seed, card=card, **{k: cfg["model"][k] for k in ARCH_KEYS})

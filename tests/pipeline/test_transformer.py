@@ -59,3 +59,20 @@ def test_broken_model_dir_says_what_it_contains(tmp_path):
     nlp = _nlp_with(broken)
     with pytest.raises(ElectraMedError, match=r"\[E001\].*contains: config\.json"):
         nlp.initialize()
+
+
+def test_bf16_autocast_outputs_float32_close_to_fp32(tiny_electra):
+    fp32, bf16 = _nlp_with(tiny_electra), _nlp_with(tiny_electra, autocast="bfloat16")
+    fp32.initialize()
+    bf16.initialize()
+    bf16.get_pipe("transformer").model.from_bytes(fp32.get_pipe("transformer").model.to_bytes())
+    text = "Cisplatin induced nephrotoxicity in patients with lung cancer."
+    a = fp32(text)._.trf_data.model_output.last_hidden_state
+    b = bf16(text)._.trf_data.model_output.last_hidden_state
+    assert b.dtype == a.dtype == "float32"
+    assert abs(a - b).max() < 0.1 * abs(a).max()
+
+
+def test_unknown_autocast_dtype_is_rejected(tiny_electra):
+    with pytest.raises(ElectraMedError, match=r"\[E003\].*'bf61'.*bfloat16"):
+        _nlp_with(tiny_electra, autocast="bf61")
