@@ -94,12 +94,12 @@ def qa_score(
     factoid question has an answer, so each list holds up to 5 answers.
     """
     import spacy
-    from spacy.util import use_gpu
+    from thinc.api import require_gpu
 
     from ..pipeline.qa_metrics import TOP_N, aggregate_docs, bioasq_factoid_scores
 
     if gpu_id >= 0:
-        use_gpu(gpu_id)
+        require_gpu(gpu_id)
     nlp = spacy.load(model)
     name, pipe = _qa_pipe(nlp)
     pipe.cfg["no_answer"] = False
@@ -155,9 +155,11 @@ def ask_command(
         msg.fail("Give the text with --context or --context-file.", exits=1)
     text = context if context is not None else context_file.read_text(encoding="utf8")
     try:
-        answers = ask(spacy.load(model), question, text)
+        nlp = spacy.load(model)
+        doc = ask(nlp, question, text)
     except ElectraMedError as err:
         msg.fail(str(err), exits=1)
+    answers = doc.spans[_qa_pipe(nlp)[1].key]
     if not len(answers):
         msg.warn(f"No answer ({answers.attrs.get('status')}; no-answer score {answers.attrs.get('no_answer_score')}).")
     for rank, (span, score) in enumerate(zip(answers, answers.attrs["scores"]), start=1):

@@ -148,7 +148,7 @@ def read_conll(
     n_docs = 0
 
     def end_sentence() -> None:
-        nonlocal sent, tags, i_starts
+        nonlocal sent, tags
         if sent:
             sents.append(sent)
         sent, tags = [], []

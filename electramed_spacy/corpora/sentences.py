@@ -7,8 +7,8 @@ boundary inside a mention would cut the mention in two. The rules, in order:
 1. The first token starts a sentence, and so does the token at every *forced*
    character offset (e.g. the start of the PubTator abstract after the title).
 2. After a sentence-final token (`.`, `!`, `?`) or a whitespace token containing a
-   newline, the next token that is neither whitespace nor closing punctuation
-   (`)`, `]`, `"`, ...) starts a sentence **unless it begins with a lower-case letter**
+   newline, the next token that is neither whitespace nor trailing punctuation
+   (`.`, `)`, `]`, or a quote attached to the previous token) starts a sentence **unless it begins with a lower-case letter**
    (which keeps "e.g. the", "i.v. injection", "approx. 5" together).
 3. No token strictly inside a mention (any span in `doc.spans["mentions"]` or
    `doc.ents`) starts a sentence: such splits are suppressed and counted in the
@@ -24,6 +24,7 @@ from .common import MENTIONS_KEY, ConversionSummary
 
 SENTENCE_FINAL = frozenset([".", "!", "?", "。"])
 CLOSING = frozenset([")", "]", "}", '"', "'", "”", "’", "»"])
+QUOTES = frozenset(['"', "'"])  # symmetric: closing when attached, opening after a space
 NOTE_SUPPRESSED = "sentence splits suppressed inside mentions"
 
 
@@ -44,15 +45,16 @@ def set_sentence_starts(
     starts[0] = True
     pending = False
     for i, token in enumerate(doc):
-        if i and pending and not token.is_space and token.text not in CLOSING:
+        if i and pending and not token.is_space and not _trails(token):
             starts[i] = not token.text[0].islower()
             pending = False
         if token.text in SENTENCE_FINAL or (token.is_space and "\n" in token.text):
             pending = True
+    n_chars = len(doc.text)
     for offset in forced_starts:
-        token = doc.char_span(offset, offset + 1, alignment_mode="expand") if offset < len(doc.text) else None
-        if token is not None:
-            starts[token.start] = True
+        where = doc.char_span(offset, offset + 1, alignment_mode="expand") if 0 <= offset < n_chars else None
+        if where is not None:
+            starts[where.start] = True
     protected = list(doc.spans.get(MENTIONS_KEY, [])) + list(doc.ents)
     suppressed = 0
     for span in protected:
@@ -65,3 +67,10 @@ def set_sentence_starts(
     for token, start in zip(doc, starts):
         token.is_sent_start = start
     return doc
+
+
+def _trails(token) -> bool:
+    """True for punctuation that stays with the sentence before it: `.`, `)`, `."` ..."""
+    if token.text in QUOTES and token.i and token.doc[token.i - 1].whitespace_:
+        return False
+    return all(c in SENTENCE_FINAL or c in CLOSING for c in token.text)

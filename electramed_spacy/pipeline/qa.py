@@ -10,7 +10,8 @@ Usage::
     from electramed_spacy.pipeline.qa import ask
 
     nlp = spacy.load("en_electramed_qa")
-    answers = ask(nlp, "What does pembrolizumab's companion test assess?", abstract)
+    doc = ask(nlp, "What does pembrolizumab's companion test assess?", abstract)
+    answers = doc.spans["answers"]
     for span, score in zip(answers, answers.attrs["scores"]):
         print(span.text, span.start_char, round(score, 3))
 
@@ -258,14 +259,16 @@ def _qa_pipe_key(nlp: Language) -> str:
     raise ElectraMedError("[QA013] The pipeline has no `electramed_qa` component: add it with nlp.add_pipe('electramed_qa').")
 
 
-def ask(nlp: Language, question: str, text: str) -> SpanGroup:
-    """Answer one question about one text: the answer SpanGroup, best first (scores in `.attrs['scores']`)."""
+def ask(nlp: Language, question: str, text: str) -> Doc:
+    """Answer one question about one text. Returns the Doc: answers in `doc.spans["answers"]`, best first,
+    scores in `doc.spans["answers"].attrs["scores"]` (the Doc is returned, not the group: a SpanGroup
+    does not keep its Doc alive)."""
     if not isinstance(question, str) or not question.strip():
         raise ElectraMedError(E_ASK.format(what="question", value=question))
     if not isinstance(text, str) or not text.strip():
         raise ElectraMedError(E_ASK.format(what="context text", value=text))
-    key = _qa_pipe_key(nlp)
-    return nlp(qa_doc(nlp, question, text)).spans[key]
+    _qa_pipe_key(nlp)
+    return nlp(qa_doc(nlp, question, text))
 
 
 def ask_pipe(nlp: Language, pairs: Iterable[Tuple[str, str]], *, batch_size: int = 32, n_process: int = 1) -> Iterator[Doc]:

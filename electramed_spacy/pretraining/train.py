@@ -41,7 +41,7 @@ LOG = "log.jsonl"
 
 
 # ---------------------------------------------------------------- data preparation
-def prepare_vocab(cfg: Dict[str, Any], files: List[Path]) -> Path:
+def prepare_vocab(cfg: Dict[str, Any], files: List[Path], *, locked: Optional[str] = None) -> Path:
     """The run's tokenizer dir (`OUTPUT/vocab`): trained WordPiece, [paths] vocab, or init_from's vocab."""
     from .vocab import build_vocab
 
@@ -53,15 +53,24 @@ def prepare_vocab(cfg: Dict[str, Any], files: List[Path]) -> Path:
         if not Path(vocab_file).exists():
             raise PretrainError(f"[model] init_from = {init_from!r} has no vocab.txt; set [paths] vocab to the checkpoint's vocabulary.")
     build_vocab(files, out, vocab_file=vocab_file, lowercase=cfg["corpus"]["lowercase"], size=cfg["vocab"]["size"],
-                min_frequency=cfg["vocab"]["min_frequency"], max_seq_length=cfg["corpus"]["max_seq_length"])
+                min_frequency=cfg["vocab"]["min_frequency"], max_seq_length=cfg["corpus"]["max_seq_length"], locked=locked)
     return out
 
 
 def prepare_data(cfg: Dict[str, Any], *, progress: bool = True) -> Dict[str, Any]:
-    """Checks the corpus (fails fast on bad input), then builds vocab and shards, skipping finished work."""
+    """Checks the corpus (fails fast on bad input), then builds vocab and shards, skipping finished work.
+
+    Once checkpoints exist under [paths] output, its vocabulary is locked: other vocab settings are an error.
+    """
     files = resolve_corpus(cfg["paths"]["corpus"])
     ranges = scan_corpus(files, max_line_chars=cfg["corpus"]["max_line_chars"], shard_chars=cfg["corpus"]["shard_chars"])
-    vocab_dir = prepare_vocab(cfg, files)
+    output = Path(cfg["paths"]["output"])
+    ckpt = latest_checkpoint(output)
+    locked = None
+    if ckpt is not None:
+        locked = (f"The vocabulary settings ([paths] vocab/corpus, [vocab], [corpus] lowercase) do not match the checkpoint "
+                  f"{ckpt}, which was trained with {output / 'vocab'}. Resume with the original settings, or start a new [paths] output")
+    vocab_dir = prepare_vocab(cfg, files, locked=locked)
     manifest = build_shards(files, vocab_dir, Path(cfg["paths"]["output"]) / "shards", cfg["corpus"], progress=progress, ranges=ranges)
     return {"files": files, "vocab_dir": vocab_dir, "manifest": manifest}
 

@@ -6,10 +6,12 @@ Hugging Face `tokenizers`, and `load_tokenizer` wraps either as a fast BERT
 tokenizer that `save_pretrained` writes next to the model.
 """
 from pathlib import Path
-from typing import Iterable, Iterator, Union
+from typing import Iterable, Iterator, Optional, Union
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
+
+from .errors import PretrainError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -56,7 +58,7 @@ def load_vocab_file(path: Union[str, Path], *, lowercase: bool = True) -> PreTra
     tokens = [line.rstrip("\n") for line in path.open(encoding="utf8")]
     missing = [t for t in SPECIAL_TOKENS if t not in tokens]
     if missing:
-        raise ValueError(f"{path}: the vocabulary lacks the special tokens {missing}; a BERT/ELECTRA vocab.txt needs all of {SPECIAL_TOKENS}.")
+        raise PretrainError(f"{path}: the vocabulary lacks the special tokens {missing}; a BERT/ELECTRA vocab.txt needs all of {SPECIAL_TOKENS}.")
     tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
     tok.normalizer = _normalizer(lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -75,11 +77,13 @@ def iter_lines(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
 
 def build_vocab(
     files, out_dir: Union[str, Path], *, vocab_file=None, lowercase: bool, size: int, min_frequency: int,
-    max_seq_length: int,
+    max_seq_length: int, locked: Optional[str] = None,
 ) -> PreTrainedTokenizerFast:
     """Train WordPiece on `files` (streamed) or wrap `vocab_file`; save the fast tokenizer to `out_dir`.
 
     A rerun with the same inputs reuses the saved tokenizer (the `vocab_spec.json` marker is written last).
+    With `locked` (a message), a saved vocabulary built from other inputs is an error instead of being
+    rebuilt: checkpoints were trained with it.
     """
     import json
 
@@ -92,12 +96,15 @@ def build_vocab(
             "size": None if vocab_file else size, "min_frequency": None if vocab_file else min_frequency,
             "files": [f"{p}:{Path(p).stat().st_size}" for p in files] if not vocab_file else None}
     marker = out_dir / "vocab_spec.json"
-    if marker.exists() and json.loads(marker.read_text(encoding="utf8")) == spec:
-        return AutoTokenizer.from_pretrained(str(out_dir))
+    if marker.exists():
+        old = json.loads(marker.read_text(encoding="utf8"))
+        if old == spec:
+            return AutoTokenizer.from_pretrained(str(out_dir))
+        if locked:
+            changed = ", ".join(sorted(k for k in spec if spec[k] != old.get(k)))
+            raise PretrainError(f"{locked} (changed since {out_dir} was built: {changed}).")
     if vocab_file:
         if not Path(vocab_file).exists():
-            from .errors import PretrainError
-
             raise PretrainError(f"[paths] vocab = {str(vocab_file)!r} does not exist. Give a vocab.txt (one token per line) or null to train one.")
         tokenizer = load_vocab_file(vocab_file, lowercase=lowercase)
     else:

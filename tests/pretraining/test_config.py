@@ -1,0 +1,53 @@
+"""Config schema: every key known, misspellings suggested, overrides parsed."""
+import pytest
+
+from electramed_spacy.pretraining.config import config_to_str, config_from_str, load_config, parse_overrides
+from electramed_spacy.pretraining.errors import PretrainError
+
+from .conftest import REPO, TINY_CFG
+
+
+@pytest.mark.parametrize("name", ["pretrain_tiny.cfg", "pretrain_small.cfg"])
+def test_shipped_configs_validate(name):
+    cfg = load_config(REPO / "configs" / name)
+    assert cfg["objective"]["disc_weight"] == 50.0 and cfg["objective"]["gen_weight"] == 1.0
+
+
+def test_small_is_electra_small():
+    m = load_config(REPO / "configs" / "pretrain_small.cfg")["model"]
+    assert (m["num_hidden_layers"], m["hidden_size"], m["embedding_size"], m["num_attention_heads"], m["generator_size"]) == (12, 256, 128, 4, 0.25)
+
+
+def test_misspelled_key_in_file_suggests(tmp_path):
+    text = TINY_CFG.read_text().replace("max_steps =", "max_step =")
+    with pytest.raises(PretrainError, match=r"unknown key 'max_step' in \[training\]. Did you mean 'max_steps'\?"):
+        config_from_str(text, source="x.cfg")
+
+
+def test_misspelled_override_suggests():
+    with pytest.raises(PretrainError, match=r"override --training.learning_rate.*unknown key.*"):
+        load_config(TINY_CFG, {"training.learning_rate": 0.1})
+    with pytest.raises(PretrainError, match=r"unknown config section \[trainig\]. Did you mean 'training'\?"):
+        load_config(TINY_CFG, {"trainig.lr": 0.1})
+
+
+def test_wrong_type_and_choice():
+    with pytest.raises(PretrainError, match=r"\[training\] max_steps = 'ten' should be int"):
+        load_config(TINY_CFG, {"training.max_steps": "ten"})
+    with pytest.raises(PretrainError, match="choose one of bf16, fp16, fp32"):
+        load_config(TINY_CFG, {"training.precision": "fp8"})
+
+
+def test_missing_key():
+    text = "\n".join(l for l in TINY_CFG.read_text().splitlines() if not l.startswith("grad_clip"))
+    with pytest.raises(PretrainError, match=r"\[training\] lacks grad_clip"):
+        config_from_str(text)
+
+
+def test_parse_overrides_and_round_trip():
+    o = parse_overrides(["--training.max_steps", "10", "--paths.vocab=null", "--paths.output", "out/dir", "--corpus.lowercase", "false"])
+    assert o == {"training.max_steps": 10, "paths.vocab": None, "paths.output": "out/dir", "corpus.lowercase": False}
+    with pytest.raises(PretrainError, match="section.key value"):
+        parse_overrides(["stray"])
+    cfg = load_config(TINY_CFG, o)
+    assert config_from_str(config_to_str(cfg)) == cfg

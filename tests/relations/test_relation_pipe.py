@@ -1,0 +1,203 @@
+"""The electramed_relation_extractor pipe on a tiny random ELECTRA (spancat-style tests)."""
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+from electramed_spacy.ml.relation_model import PAIR_REPRESENTATIONS, configure_relation_candidates
+from electramed_spacy.pipeline.relation_extractor import copy_gold_entities, create_gold_entity_corpus
+
+from re_helpers import TRAIN_DATA, make_gold, rel_tuples, tiny_nlp
+
+SCORE_KEYS = {"rel_micro_p", "rel_micro_r", "rel_micro_f", "rel_f_per_type"}
+
+
+def _examples(nlp, data=TRAIN_DATA):
+    return [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in data]
+
+
+def _gold_input(nlp, data=TRAIN_DATA):
+    """Examples whose predicted Docs carry the gold entities (relations on gold entities)."""
+    return [copy_gold_entities(eg) for eg in _examples(nlp, data)]
+
+
+def test_overfitting_IO(tiny_electra, tmp_path):
+    fix_random_seed(0)
+    nlp = tiny_nlp(tiny_electra)
+    train = _examples(nlp)
+    optimizer = nlp.initialize(lambda: train)
+    rel = nlp.get_pipe("relation_extractor")
+    assert rel.labels == ("advise", "effect", "mechanism")
+    losses_seen = []
+    for _ in range(60):
+        losses = {}
+        nlp.update(train, sgd=optimizer, losses=losses)
+        losses_seen.append(losses["relation_extractor"])
+    assert losses_seen[-1] < losses_seen[0] / 10
+    assert losses_seen[-1] < 0.1
+
+    docs = [eg.predicted for eg in _gold_input(nlp)]
+    predicted = list(nlp.pipe(docs))
+    for (text, ents, rels), doc in zip(TRAIN_DATA, predicted):
+        assert rel_tuples(doc) == sorted((ents[h][0], ents[t][0], label) for h, t, label in rels)
+        assert all(0.5 < r.score <= 1.0 for r in doc._.relations)
+
+    nlp.to_disk(tmp_path / "pipeline")
+    nlp2 = spacy.load(tmp_path / "pipeline")
+    assert nlp2.get_pipe("relation_extractor").cfg == rel.cfg
+    docs2 = list(nlp2.pipe([eg.predicted for eg in _gold_input(nlp2)]))
+    for d1, d2 in zip(predicted, docs2):
+        assert rel_tuples(d1) == rel_tuples(d2)
+        numpy.testing.assert_allclose([r.score for r in d1._.relations], [r.score for r in d2._.relations], rtol=1e-4)
+
+    scores = nlp.evaluate(_gold_input(nlp))
+    assert SCORE_KEYS <= set(scores)
+    assert scores["rel_micro_f"] == 1.0
+    assert set(scores["rel_f_per_type"]) == {"advise", "effect", "mechanism"}
+
+
+@pytest.mark.parametrize("representation", PAIR_REPRESENTATIONS)
+def test_pair_representations_train_and_predict(tiny_electra, representation):
+    fix_random_seed(0)
+    nlp = tiny_nlp(tiny_electra, model={"pair_representation": representation})
+    train = _examples(nlp)
+    optimizer = nlp.initialize(lambda: train)
+    first = nlp.update(train, sgd=optimizer)["relation_extractor"]
+    for _ in range(4):
+        last = nlp.update(train, sgd=optimizer)["relation_extractor"]
+    assert last < first
+    rel = nlp.get_pipe("relation_extractor")
+    docs = [nlp.get_pipe("transformer")(eg.predicted) for eg in _gold_input(nlp)]
+    candidates, scores = rel.predict(docs)
+    assert scores.shape == (sum(len(c) for c in candidates), 4)
+    numpy.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_unknown_representation_is_explained():
+    from electramed_spacy.ml.relation_model import build_relation_model
+    from thinc.api import Linear
+
+    with pytest.raises(ValueError, match="pair_representation 'markers' is not known"):
+        build_relation_model(Linear(), pair_representation="markers")
+
+
+def test_zero_and_one_entity_and_empty_batch(tiny_electra):
+    fix_random_seed(0)
+    nlp = tiny_nlp(tiny_electra)
+    nlp.initialize(lambda: _examples(nlp))
+    rel = nlp.get_pipe("relation_extractor")
+    none = make_gold(nlp, "No drugs are named here.", [], [])
+    one = make_gold(nlp, "Aspirin alone was given.", [("Aspirin", "drug")], [])
+    for doc in (none, one):
+        docs = [nlp.get_pipe("transformer")(doc)]
+        candidates, scores = rel.predict(docs)
+        assert candidates == [[]] and scores.shape == (0, 4)
+        assert list(nlp(doc)._.relations) == []
+    assert rel.predict([])[1].shape == (0, 4)
+    losses = nlp.update([Example(nlp.make_doc(d.text), d) for d in (none, one)])
+    assert losses["relation_extractor"] == 0.0
+    assert rel.update([]) == {"relation_extractor": 0.0}
+    empty = Doc(nlp.vocab, words=[])
+    assert rel.update([Example(empty, empty)]) == {"relation_extractor": 0.0}
+
+
+def test_predict_does_not_mutate(tiny_electra):
+    nlp = tiny_nlp(tiny_electra)
+    nlp.initialize(lambda: _examples(nlp))
+    rel = nlp.get_pipe("relation_extractor")
+    docs = [nlp.get_pipe("transformer")(eg.predicted) for eg in _gold_input(nlp)]
+    data_before = [doc._.relation_data for doc in docs]
+    rel.predict(docs)
+    assert [doc._.relation_data for doc in docs] == data_before
+
+
+def test_long_document_beyond_window(tiny_electra):
+    """A Doc longer than the transformer window (32 tokens here): every candidate gets a score."""
+    fix_random_seed(0)
+    nlp = tiny_nlp(tiny_electra, window=32, stride=24)
+    nlp.initialize(lambda: _examples(nlp))
+    filler = " ".join(["the patients were monitored closely"] * 30)
+    text = f"Ketoconazole increases {filler} and midazolam levels rise with {filler} aspirin use."
+    doc = make_gold(nlp, text, [("Ketoconazole", "drug"), ("midazolam", "drug"), ("aspirin", "drug")], [(0, 2, "mechanism")])
+    assert len(doc) > 300
+    eg = copy_gold_entities(Example(nlp.make_doc(text), doc))
+    trf_doc = nlp.get_pipe("transformer")(eg.predicted)
+    assert trf_doc._.trf_data is not None
+    candidates, scores = nlp.get_pipe("relation_extractor").predict([trf_doc])
+    assert len(candidates[0]) == 3 and scores.shape == (3, 4)
+    assert numpy.isfinite(scores).all()
+    losses = nlp.update([Example(nlp.make_doc(text), doc)])
+    assert numpy.isfinite(losses["relation_extractor"]) and losses["relation_extractor"] > 0
+
+
+def test_relations_survive_docbin_and_to_disk(tiny_electra, tmp_path):
+    nlp = tiny_nlp(tiny_electra, threshold=0.0)
+    nlp.initialize(lambda: _examples(nlp))
+    doc = nlp(_gold_input(nlp)[0].predicted)
+    # force one known relation so the round trip has something to carry
+    from electramed_spacy.relations import Relation, set_relations
+
+    set_relations(doc, [Relation(doc.ents[0], doc.ents[1], "mechanism", 0.75)])
+    doc_bin = DocBin(docs=[doc], store_user_data=True)
+    back = list(DocBin().from_bytes(doc_bin.to_bytes()).get_docs(nlp.vocab))[0]
+    assert rel_tuples(back) == [("Ketoconazole", "midazolam", "mechanism")]
+    assert back._.relations[0].score == pytest.approx(0.75)
+    doc.to_disk(tmp_path / "doc")
+    again = Doc(nlp.vocab).from_disk(tmp_path / "doc")
+    assert rel_tuples(again) == rel_tuples(doc)
+
+
+def test_labels_and_initialize_errors(tiny_electra):
+    nlp = tiny_nlp(tiny_electra)
+    rel = nlp.get_pipe("relation_extractor")
+    with pytest.raises(ValueError, match="no-relation class"):
+        rel.add_label("NONE")
+    no_rel = [Example(nlp.make_doc(t), make_gold(nlp, t, e, [])) for t, e, _ in TRAIN_DATA]
+    with pytest.raises(ValueError, match="found no relation labels"):
+        nlp.initialize(lambda: no_rel)
+    nlp2 = tiny_nlp(tiny_electra)
+    nlp2.initialize(lambda: _examples(nlp2))
+    with pytest.raises(ValueError, match="already initialized"):
+        nlp2.get_pipe("relation_extractor").add_label("int")
+
+
+def test_initialize_with_given_labels(tiny_electra):
+    nlp3 = tiny_nlp(tiny_electra)
+    nlp3.config["initialize"]["components"]["relation_extractor"] = {"labels": ["int", "effect"]}
+    nlp3.initialize(lambda: _examples(nlp3))
+    assert nlp3.get_pipe("relation_extractor").classes == ["NONE", "int", "effect"]
+
+
+def test_candidates_options():
+    nlp = spacy.blank("en")
+    text = "Aspirin and warfarin interact. Lithium with EGFR and gefitinib."
+    doc = nlp.make_doc(text)
+    labels = {"Aspirin": "drug", "warfarin": "drug", "Lithium": "CHEMICAL", "EGFR": "GENE", "gefitinib": "CHEMICAL"}
+    doc.ents = [doc.char_span(text.index(w), text.index(w) + len(w), label=lab) for w, lab in labels.items()]
+    for token in doc:
+        token.is_sent_start = token.i == 0 or doc[token.i - 1].text == "."
+    texts = lambda pairs: [(doc[a:b].text, doc[c:d].text) for a, b, c, d in pairs]  # noqa: E731
+    same = configure_relation_candidates()(doc)
+    assert texts(same) == [("Aspirin", "warfarin"), ("Lithium", "EGFR"), ("Lithium", "gefitinib"), ("EGFR", "gefitinib")]
+    assert len(configure_relation_candidates(same_sentence=False)(doc)) == 10
+    assert texts(configure_relation_candidates(same_sentence=False, max_distance=2)(doc)) == [("Aspirin", "warfarin"), ("Lithium", "EGFR"), ("EGFR", "gefitinib")]
+    directed = configure_relation_candidates(type_pairs=[["CHEMICAL", "GENE"]], symmetric=False)
+    assert texts(directed(doc)) == [("Lithium", "EGFR"), ("gefitinib", "EGFR")]
+    assert configure_relation_candidates(symmetric=False).symmetric is False
+    sym = configure_relation_candidates(type_pairs=[["CHEMICAL", "GENE"]], symmetric=True)
+    assert texts(sym(doc)) == [("Lithium", "EGFR"), ("EGFR", "gefitinib")]
+    with pytest.raises(ValueError, match="max_distance must be >= 0"):
+        configure_relation_candidates(max_distance=-1)
+    with pytest.raises(ValueError, match=r"\[head_label, tail_label\]"):
+        configure_relation_candidates(type_pairs=[["CHEMICAL"]])
+
+
+def test_gold_entity_corpus_copies_ents_and_sentences(tmp_path):
+    nlp = spacy.blank("en")
+    gold = make_gold(nlp, *TRAIN_DATA[0][:2], TRAIN_DATA[0][2])
+    DocBin(docs=[gold], store_user_data=True).to_disk(tmp_path / "x.spacy")
+    (eg,) = list(create_gold_entity_corpus(str(tmp_path / "x.spacy"))(nlp))
+    assert [(e.text, e.label_) for e in eg.predicted.ents] == [("Ketoconazole", "drug"), ("midazolam", "drug")]
+    assert not eg.predicted._.relations and eg.reference._.relations

@@ -1,0 +1,77 @@
+"""HTML rendering, the relation commands, and the two relation configs."""
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training import Example
+from spacy.util import load_config, load_model_from_config
+from thinc.api import fix_random_seed
+from typer.testing import CliRunner
+
+from electramed_spacy.cli import app
+from electramed_spacy.visualize import render_relations
+
+from re_helpers import RE_FIXTURES, TRAIN_DATA, make_gold, rel_tuples
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+NLP = spacy.blank("en")
+
+
+def test_render_relations_html():
+    doc = make_gold(NLP, *TRAIN_DATA[0][:2], TRAIN_DATA[0][2])
+    for token in doc:
+        token.is_sent_start = token.i == 0
+    html = render_relations(doc)
+    assert html.startswith("<!DOCTYPE html>")
+    for needle in ("Ketoconazole", "midazolam", "drug", "mechanism 1.00", "<svg"):
+        assert needle in html
+    assert "No relations." in render_relations(NLP("No drugs here."), page=False)
+
+
+def test_cli_convert_and_visualize(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "ddi.spacy"
+    result = runner.invoke(app, ["convert-ddi", str(RE_FIXTURES / "ddi"), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "pairs read" in result.output and "Wrote 1 documents" in result.output
+    (doc,) = list(DocBin().from_disk(out).get_docs(NLP.vocab))
+    assert len(doc._.relations) == 3
+    result = runner.invoke(app, ["convert-chemprot", str(RE_FIXTURES / "chemprot" / "pure_sample.json"), str(tmp_path / "cp.spacy")])
+    assert result.exit_code == 0, result.output and "pure form" in result.output
+    result = runner.invoke(app, ["convert-chemprot", str(RE_FIXTURES / "chemprot" / "sentences_sample.jsonl"), str(tmp_path / "cs.spacy")])
+    assert result.exit_code == 0 and "CPR:4" in result.output
+    html = tmp_path / "gold.html"
+    result = runner.invoke(app, ["visualize-relations", "-", str(out), "--output", str(html)])
+    assert result.exit_code == 0, result.output
+    assert "advise" in html.read_text(encoding="utf8") and "Sudafed" in html.read_text(encoding="utf8")
+
+
+@pytest.mark.parametrize("name,pipeline", [
+    ("rel.cfg", ["transformer", "relation_extractor"]),
+    ("ner_rel.cfg", ["sentencizer", "transformer", "ner", "relation_extractor"]),
+])
+def test_configs_are_complete(name, pipeline, tiny_electra):
+    config = load_config(CONFIGS / name, overrides={"paths.model": str(tiny_electra)})
+    nlp = load_model_from_config(config, auto_fill=False, validate=True)
+    assert nlp.pipe_names == pipeline
+    assert config["training"]["score_weights"]["rel_micro_f"] > 0
+
+
+def test_ner_rel_trains_on_gold_and_predicts_with_ner(tiny_electra, tmp_path):
+    """Joint pipeline: at training the relation pipe reads the gold entities; at inference the NER's."""
+    fix_random_seed(0)
+    config = load_config(CONFIGS / "ner_rel.cfg", interpolate=True, overrides={
+        "paths.model": str(tiny_electra),
+        "components.transformer.model.get_spans.window": 32,
+        "components.transformer.model.get_spans.stride": 24,
+    })
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
+    optimizer = nlp.initialize(lambda: train)
+    first = nlp.update(train, sgd=optimizer)["relation_extractor"]
+    assert first > 0  # gold pairs were found although the NER predicts nothing yet
+    scores = nlp.evaluate(train)
+    assert {"ents_f", "rel_micro_f", "rel_f_per_type"} <= set(scores)
+    doc = nlp("Ketoconazole increases the plasma concentration of midazolam.")
+    assert isinstance(rel_tuples(doc), list)
