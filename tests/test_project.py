@@ -13,6 +13,9 @@ def test_project_yml_is_valid_and_consistent():
         missing = [s for s in steps if s not in commands]
         assert not missing, f"workflow {workflow} names unknown commands {missing}"
     for command in commands.values():
+        for path in command.get("deps", []) + command.get("outputs", []) + command.get("outputs_no_cache", []):
+            # guards against confection joining adjacent "${vars.x}" list items into one string
+            assert ", " not in path, f"{command['name']}: {path!r} is several paths joined into one"
         for dep in command.get("deps", []):
             if dep.startswith("configs/") or dep.startswith("assets/sample/"):
                 assert (ROOT / dep).exists(), f"{command['name']} depends on missing {dep}"

@@ -2,8 +2,6 @@
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy
@@ -87,9 +85,9 @@ def trained(tiny_electra, tmp_path_factory, train_data):
     nlp = _make_nlp(model_dir)
     examples = _examples(nlp, train_data)
     optimizer = nlp.initialize(lambda: examples)
-    optimizer.learn_rate = 0.002
+    optimizer.learn_rate = 0.003
     history = []
-    for _ in range(80):
+    for _ in range(50):
         losses = {}
         nlp.update(examples, sgd=optimizer, losses=losses)
         history.append(losses["electramed_qa"])
@@ -253,6 +251,7 @@ def test_initialize_needs_questions(tiny_electra):
 
 
 def test_qa_cfg_is_complete():
-    result = subprocess.run([sys.executable, "-m", "spacy", "debug", "config", str(ROOT / "configs" / "qa.cfg"),
-                             "--paths.train", "x.spacy", "--paths.dev", "y.spacy"], capture_output=True, text=True)
-    assert result.returncode == 0 and "Config is valid" in result.stdout, result.stdout + result.stderr
+    """What `spacy debug config configs/qa.cfg` checks, in-process."""
+    from spacy.cli.debug_config import debug_config
+
+    debug_config(ROOT / "configs" / "qa.cfg", {"paths.train": "x.spacy", "paths.dev": "y.spacy"})

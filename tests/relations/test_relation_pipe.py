@@ -57,6 +57,20 @@ def test_overfitting_IO(tiny_electra, tmp_path):
     assert scores["rel_micro_f"] == 1.0
     assert set(scores["rel_f_per_type"]) == {"advise", "effect", "mechanism"}
 
+    # the same through the command line: gold-entity evaluation and HTML from a text
+    from typer.testing import CliRunner
+
+    from electramed_spacy.cli import app
+
+    gold_path = tmp_path / "gold.spacy"
+    DocBin(docs=[eg.reference for eg in train], store_user_data=True).to_disk(gold_path)
+    result = CliRunner().invoke(app, ["evaluate-relations", str(tmp_path / "pipeline"), str(gold_path), "--output", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    assert '"rel_micro_f": 1.0' in (tmp_path / "m.json").read_text(encoding="utf8")
+    result = CliRunner().invoke(app, ["visualize-relations", str(tmp_path / "pipeline"), str(gold_path), "--gold-entities", "--output", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert "mechanism" in (tmp_path / "r.html").read_text(encoding="utf8")
+
 
 @pytest.mark.parametrize("representation", PAIR_REPRESENTATIONS)
 def test_pair_representations_train_and_predict(tiny_electra, representation):
