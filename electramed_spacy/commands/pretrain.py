@@ -64,13 +64,14 @@ def shards_cli(ctx: typer.Context, config: Path = CONFIG_ARG):
 def pretrain_cli(
     ctx: typer.Context, config: Path = CONFIG_ARG,
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint under paths.output"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start over: remove an earlier run's vocab, shards, checkpoints, model"),
 ):
     """ELECTRA pre-training (vocab -> shards -> train -> export to OUTPUT/model). Ctrl-C checkpoints and stops."""
     from ..pretraining.train import pretrain
 
     try:
         cfg = _load(config, ctx)
-        summary = pretrain(cfg, resume=resume)
+        summary = pretrain(cfg, resume=resume, overwrite=overwrite)
     except PretrainError as err:
         _fail(err)
     if "model_dir" in summary:

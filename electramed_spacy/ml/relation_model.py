@@ -108,13 +108,14 @@ def pair_features(tok2vec: Model, representation: str = "mean") -> Model:
             f"pair_representation {representation!r} is not known; use one of {', '.join(PAIR_REPRESENTATIONS)} "
             "in [components.<relation pipe>.model] pair_representation."
         )
-    n_seg = 3 if representation in ("mean_product", "mean_context") else 2
+    # feature blocks of `width` per pair: [h; t], [h; t; h*t] or [h; t; between]
+    n_blocks = 3 if representation in ("mean_product", "mean_context") else 2
     return Model(
         "electramed_pair_features",
         _pair_forward,
         layers=[tok2vec],
         refs={"tok2vec": tok2vec},
-        attrs={"representation": representation, "n_segments": n_seg},
+        attrs={"representation": representation, "n_blocks": n_blocks},
         init=_pair_init,
         dims={"nO": None},
     )
@@ -127,7 +128,7 @@ def _pair_init(model: Model, X=None, Y=None) -> Model:
     else:
         tok2vec.initialize()
     if tok2vec.has_dim("nO") and tok2vec.get_dim("nO"):
-        model.set_dim("nO", tok2vec.get_dim("nO") * model.attrs["n_segments"])
+        model.set_dim("nO", tok2vec.get_dim("nO") * model.attrs["n_blocks"])
     return model
 
 
@@ -147,9 +148,9 @@ def _pair_forward(model: Model, X, is_train: bool):
     tok2vec = model.get_ref("tok2vec")
     ops = model.ops
     tokvecs, bp_tokvecs = tok2vec(docs, is_train)
-    width = tokvecs[0].shape[1] if len(tokvecs) else (model.get_dim("nO") // model.attrs["n_segments"])
-    n_seg = 2 if representation in ("mean", "start") else 3
-    n_pool = 2 if representation == "mean_product" else n_seg  # pooled segments per pair
+    width = tokvecs[0].shape[1] if len(tokvecs) else (model.get_dim("nO") // model.attrs["n_blocks"])
+    # pooled segments per pair; mean_product pools 2 and multiplies them into a third block
+    n_pool = 2 if representation == "mean_product" else model.attrs["n_blocks"]
     mats, pooled = [], []
     for pairs, tv in zip(candidates, tokvecs):
         W = _pooling_matrix(ops, pairs, tv.shape[0], representation if representation != "mean_product" else "mean")
@@ -161,7 +162,7 @@ def _pair_forward(model: Model, X, is_train: bool):
         feats = ops.xp.concatenate([P[:, 0], P[:, 1], P[:, 0] * P[:, 1]], axis=1)
     else:
         feats = P.reshape((P.shape[0], n_pool * width))
-    feats = ops.asarray2f(feats)  # (n_pairs, n_seg * width)
+    feats = ops.asarray2f(feats)  # (n_pairs, n_blocks * width)
 
     def backprop(d_feats: Floats2d):
         if representation == "mean_product":

@@ -26,7 +26,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 from spacy.training import Example
 from spacy.util import registry
 
-from ..corpora.bioasq import ANSWERS_KEY, question_key
+from ..corpora.bioasq import ANSWERS_KEY, install_qa_extensions, question_key
 
 TOP_N = 5
 SCORE_KEYS = ("qa_strict_acc", "qa_lenient_acc", "qa_mrr")
@@ -95,6 +95,7 @@ def predicted_candidates(doc, spans_key: str = ANSWERS_KEY) -> List[Tuple[str, f
 
 def aggregate_docs(docs: Iterable, spans_key: str = ANSWERS_KEY, top_n: int = TOP_N) -> Dict[str, List[str]]:
     """Per question key (pair id before `_nnn`): the pooled top-`top_n` answers."""
+    install_qa_extensions()
     pooled: Dict[str, List[Tuple[str, float]]] = OrderedDict()
     for doc in docs:
         pooled.setdefault(question_key(doc), []).extend(predicted_candidates(doc, spans_key))
@@ -103,6 +104,7 @@ def aggregate_docs(docs: Iterable, spans_key: str = ANSWERS_KEY, top_n: int = TO
 
 def score_qa_examples(examples: Iterable[Example], *, spans_key: str = ANSWERS_KEY, top_n: int = TOP_N, **kwargs) -> Dict[str, Optional[float]]:
     """BioASQ measures over Examples: gold synonyms are the reference answer texts of each question."""
+    install_qa_extensions()
     examples = list(examples)
     golden: Dict[str, set] = OrderedDict()
     for eg in examples:

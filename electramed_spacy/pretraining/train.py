@@ -1,6 +1,6 @@
 """The ELECTRA pre-training loop (Clark et al. 2020, arXiv:2003.10555; ELECTRAMed,
-arXiv:2104.09585), in the order it runs: config -> input checks -> vocab -> shards ->
-Accelerator -> seed -> model -> optimizer -> prepare -> resume -> loop -> checkpoint -> export.
+arXiv:2104.09585), in the order it runs: config -> input checks -> Accelerator -> vocab ->
+shards -> seed -> model -> optimizer -> prepare -> resume -> loop -> checkpoint -> export.
 
 The same code runs on one CPU, one GPU or many GPUs through Hugging Face Accelerate:
 
@@ -71,8 +71,27 @@ def prepare_data(cfg: Dict[str, Any], *, progress: bool = True) -> Dict[str, Any
         locked = (f"The vocabulary settings ([paths] vocab/corpus, [vocab], [corpus] lowercase) do not match the checkpoint "
                   f"{ckpt}, which was trained with {output / 'vocab'}. Resume with the original settings, or start a new [paths] output")
     vocab_dir = prepare_vocab(cfg, files, locked=locked)
+    if cfg["model"]["init_from"]:
+        check_init_from(cfg["model"]["init_from"], vocab_dir)
     manifest = build_shards(files, vocab_dir, Path(cfg["paths"]["output"]) / "shards", cfg["corpus"], progress=progress, ranges=ranges)
     return {"files": files, "vocab_dir": vocab_dir, "manifest": manifest}
+
+
+def check_init_from(init_from: str, vocab_dir: Path) -> None:
+    """Before any tokenisation: the checkpoint to continue from must exist and share the vocabulary's size."""
+    from transformers import AutoConfig
+    from tokenizers import Tokenizer
+
+    path = Path(init_from)
+    if not (path / "config.json").exists():
+        raise PretrainError(f"[model] init_from = {init_from!r} is not a save_pretrained directory (no config.json).")
+    size = Tokenizer.from_file(str(vocab_dir / "tokenizer.json")).get_vocab_size()
+    expected = AutoConfig.from_pretrained(str(path)).vocab_size
+    if size != expected:
+        raise PretrainError(
+            f"The vocabulary ({size} tokens) does not match the checkpoint {path} ({expected}). "
+            f"Set [paths] vocab = null to use the checkpoint's own vocab.txt, or point it at {path}/vocab.txt."
+        )
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -141,9 +160,25 @@ class StopSignal:
 
 
 # ---------------------------------------------------------------- the loop
-def pretrain(cfg: Dict[str, Any], *, resume: bool = False, progress: Optional[bool] = None,
+RUN_FILES = ("vocab", "shards", CHECKPOINTS, "model", "model.tmp", LOG, "curves.png", "config.cfg")
+
+
+def clean_output(output: Path) -> None:
+    """Remove what an earlier run wrote under [paths] output (only the names a run writes)."""
+    for name in RUN_FILES:
+        path = Path(output) / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = False, progress: Optional[bool] = None,
              on_step: Optional[Callable[[int], None]] = None, export: bool = True) -> Dict[str, Any]:
-    """Run (or continue) pre-training as configured; returns a summary. `on_step(step)` is for tests."""
+    """Run (or continue) pre-training as configured; returns a summary. `on_step(step)` is for tests.
+
+    `overwrite` starts from scratch, removing an earlier run's vocab, shards, checkpoints and export
+    (what `spacy project run` wants when a dependency changed)."""
     from accelerate import Accelerator
 
     t_cfg, paths = cfg["training"], cfg["paths"]
@@ -152,13 +187,25 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, progress: Optional[bo
     if t_cfg["num_threads"]:
         torch.set_num_threads(t_cfg["num_threads"])
 
-    # 1. checks that fail fast, then vocab and shards (each skipped when already built)
+    # 1. checks that fail fast, accelerator, then vocab and shards (each skipped when already built)
+    if overwrite and resume:
+        raise PretrainError("--overwrite and --resume contradict each other: pick one.")
+    if overwrite:
+        files = resolve_corpus(paths["corpus"])  # check the input before deleting the old run
+        scan_corpus(files, max_line_chars=cfg["corpus"]["max_line_chars"], shard_chars=cfg["corpus"]["shard_chars"])
+        clean_output(output)
     ckpt = latest_checkpoint(output) if resume else None
     if resume and ckpt is None:
         raise PretrainError(f"--resume: no checkpoint under {output / CHECKPOINTS}. Run without --resume to start.")
     if not resume and latest_checkpoint(output) is not None:
         raise PretrainError(f"{output} already holds checkpoints ({latest_checkpoint(output).name}). Use --resume to continue, or set [paths] output to a new directory.")
-    data = prepare_data(cfg, progress=progress)
+    precision = t_cfg["precision"]
+    use_cuda = torch.cuda.is_available()
+    if precision == "fp16" and not use_cuda:
+        raise PretrainError("[training] precision = fp16 needs a CUDA GPU; on CPU use bf16 (or fp32).")
+    accelerator = Accelerator(cpu=not use_cuda, mixed_precision="no" if precision == "fp32" else precision)
+    with accelerator.main_process_first():  # rank 0 builds vocab and shards; the others then find them done
+        data = prepare_data(cfg, progress=progress and accelerator.is_main_process)
     vocab_sha = _fingerprint(data["vocab_dir"] / "tokenizer.json")
     state = None
     if ckpt is not None:
@@ -166,12 +213,7 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, progress: Optional[bo
         if state["vocab_sha"] != vocab_sha:
             raise PretrainError(f"The vocabulary in {data['vocab_dir']} does not match the checkpoint {ckpt} (trained with another vocab.txt or corpus). Resume with the original [paths] vocab/corpus, or start a new [paths] output.")
 
-    # 2. accelerator, seed, data
-    precision = t_cfg["precision"]
-    use_cuda = torch.cuda.is_available()
-    if precision == "fp16" and not use_cuda:
-        raise PretrainError("[training] precision = fp16 needs a CUDA GPU; on CPU use bf16 (or fp32).")
-    accelerator = Accelerator(cpu=not use_cuda, mixed_precision="no" if precision == "fp32" else precision)
+    # 2. seed, data
     seed = t_cfg["seed"]
     random.seed(seed)
     np.random.seed(seed)

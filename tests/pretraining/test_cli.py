@@ -1,5 +1,6 @@
 """`electramed vocab | shards | pretrain | export | init-model` through typer's CliRunner, errors included."""
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -19,8 +20,9 @@ def args(corpus, output, **extra):
 
 
 def run(*argv):
+    """(result, output without colour codes and with line wrapping undone)."""
     result = runner.invoke(app, [str(a) for a in argv])
-    return result, result.output
+    return result, " ".join(re.sub(r"\x1b\[[0-9;]*m", "", result.output).split())
 
 
 def test_vocab_shards_pretrain_export(corpus, tmp_path):
@@ -37,6 +39,12 @@ def test_vocab_shards_pretrain_export(corpus, tmp_path):
     result, text = run("export", TINY_CFG, *args(corpus, out, **{"training.max_steps": 3}), "--output", tmp_path / "exp")
     assert result.exit_code == 0, text
     assert (tmp_path / "exp" / "generator" / "config.json").exists()
+    # a rerun (as `spacy project run` does after a change) needs --overwrite; the old run is replaced
+    result, text = run("pretrain", TINY_CFG, *args(corpus, out, **{"training.max_steps": 2}))
+    assert result.exit_code == 1 and "already holds checkpoints" in text
+    result, text = run("pretrain", TINY_CFG, *args(corpus, out, **{"training.max_steps": 2, "corpus.max_seq_length": 16}), "--overwrite")
+    assert result.exit_code == 0, text
+    assert json.loads((out / "model" / "electramed_card.json").read_text())["steps"] == 2
 
 
 def test_init_model_loads(corpus, tmp_path):

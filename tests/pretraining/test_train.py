@@ -139,3 +139,26 @@ def test_get_lr_schedule():
     assert get_lr(110, **kw) == 0.0 and get_lr(500, **kw) == 0.0
     lrs = [get_lr(s, **kw) for s in range(10, 111)]
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_continued_pretraining_from_electra_and_bert(trained, tmp_path):
+    """[model] init_from: our own export (ELECTRA + generator/) and a BERT encoder both continue training."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    cfg, _, tmp = trained
+    corpus = cfg["paths"]["corpus"]
+    exported = tmp / "run" / "model"
+    summary = pretrain(tiny_config(corpus, tmp_path / "cont", **{"model.init_from": str(exported), "training.max_steps": 3}), export=False)
+    assert summary["step"] == 3
+    tok = AutoTokenizer.from_pretrained(str(exported))
+    bert_dir = tmp_path / "bert"
+    BertModel(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(bert_dir)
+    tok.save_pretrained(bert_dir)
+    summary = pretrain(tiny_config(corpus, tmp_path / "bert_cont", **{"model.init_from": str(bert_dir), "training.max_steps": 3}))
+    assert summary["step"] == 3 and (tmp_path / "bert_cont" / "model" / "config.json").exists()
+    # a vocabulary of another size than the checkpoint's
+    other = tmp_path / "vocab.txt"
+    other.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "aspirin"]) + "\n", encoding="utf8")
+    with pytest.raises(PretrainError, match=r"vocabulary \(6 tokens\) does not match the checkpoint"):
+        pretrain(tiny_config(corpus, tmp_path / "bad", **{"model.init_from": str(bert_dir), "paths.vocab": str(other)}))

@@ -30,7 +30,7 @@ CROSSING_QUESTION = "What is the risk of aspirin?"
 TRAIN = [
     # TRAIN[0] gets its answer from `crossing_answer`: two words cut by the first window's end
     ("What reverses the effect of clonidine?", SHORT, "Naloxone", "q2_001"),
-    ("What does cisplatin induce?", LONG, "nephrotoxicity", "q3_001"),
+    ("What interacts with warfarin?", LONG, "fluconazole", "q3_001"),
 ]
 
 
@@ -85,9 +85,9 @@ def trained(tiny_electra, tmp_path_factory, train_data):
     nlp = _make_nlp(model_dir)
     examples = _examples(nlp, train_data)
     optimizer = nlp.initialize(lambda: examples)
-    optimizer.learn_rate = 0.003
+    optimizer.learn_rate = 0.002
     history = []
-    for _ in range(50):
+    for _ in range(80):
         losses = {}
         nlp.update(examples, sgd=optimizer, losses=losses)
         history.append(losses["electramed_qa"])
@@ -155,6 +155,18 @@ def test_evaluate_returns_bioasq_keys(trained):
     nlp, _, data = trained
     scores = nlp.evaluate(_examples(nlp, data))
     assert {"qa_strict_acc", "qa_lenient_acc", "qa_mrr"} <= set(scores)
+    assert scores["qa_strict_acc"] == 1.0 and scores["qa_mrr"] == 1.0
+
+
+def test_spacy_benchmark_accuracy_sees_the_question(trained, tmp_path):
+    """spaCy's evaluate CLI rebuilds predicted Docs from text (no doc._.question); scores must still be right."""
+    from spacy.cli.evaluate import evaluate
+    from spacy.tokens import DocBin
+
+    nlp, _, data = trained
+    nlp.to_disk(tmp_path / "pipeline")
+    DocBin(docs=[eg.reference for eg in _examples(nlp, data)], store_user_data=True).to_disk(tmp_path / "dev.spacy")
+    scores = evaluate(str(tmp_path / "pipeline"), tmp_path / "dev.spacy", silent=True)
     assert scores["qa_strict_acc"] == 1.0 and scores["qa_mrr"] == 1.0
 
 
@@ -229,6 +241,8 @@ def test_qa_score_command(trained, tmp_path):
         "qa-score", str(tmp_path / "pipeline"), str(FIXTURES / "bioasq_squad_sample.json"),
         str(FIXTURES / "bioasq_golden_sample.json"), "--block-size", "2", "--output", str(out)])
     assert result.exit_code == 0, result.output
+    asked = CliRunner().invoke(app, ["ask", str(tmp_path / "pipeline"), "-q", TRAIN[0][0], "-c", SHORT])
+    assert asked.exit_code == 0 and asked.output.splitlines()[0].endswith("\tNaloxone"), asked.output
     scores = json.loads(out.read_text())["scores"]
     assert scores["all"]["qa_questions"] == 2
     assert set(scores) == {"all", "block 1", "block 2"}
@@ -254,4 +268,4 @@ def test_qa_cfg_is_complete():
     """What `spacy debug config configs/qa.cfg` checks, in-process."""
     from spacy.cli.debug_config import debug_config
 
-    debug_config(ROOT / "configs" / "qa.cfg", {"paths.train": "x.spacy", "paths.dev": "y.spacy"})
+    debug_config(ROOT / "configs" / "qa.cfg", overrides={"paths.train": "x.spacy", "paths.dev": "y.spacy"})

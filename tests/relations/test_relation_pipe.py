@@ -215,3 +215,39 @@ def test_gold_entity_corpus_copies_ents_and_sentences(tmp_path):
     (eg,) = list(create_gold_entity_corpus(str(tmp_path / "x.spacy"))(nlp))
     assert [(e.text, e.label_) for e in eg.predicted.ents] == [("Ketoconazole", "drug"), ("midazolam", "drug")]
     assert not eg.predicted._.relations and eg.reference._.relations
+
+
+@pytest.mark.parametrize("representation", PAIR_REPRESENTATIONS)
+def test_pair_features_gradient(representation):
+    """Backprop of the pair features matches finite differences (token vectors -> pair vectors)."""
+    from thinc.api import Model
+
+    from electramed_spacy.ml.relation_model import pair_features
+
+    captured = {}
+
+    def forward(model, X, is_train):
+        def backprop(dY):
+            captured["d"] = dY
+            return X
+
+        return X, backprop
+
+    rng = numpy.random.default_rng(0)
+    tokvecs = [rng.normal(size=(7, 3)).astype("f"), rng.normal(size=(4, 3)).astype("f")]
+    candidates = [[(0, 2, 4, 5), (5, 7, 1, 2)], [(0, 1, 2, 4)]]
+    layer = pair_features(Model("fake_tok2vec", forward), representation)
+    feats, backprop = layer((tokvecs, candidates), is_train=True)
+    R = rng.normal(size=feats.shape).astype("f")
+    backprop(R)
+    eps = 1e-2
+    for d, tv in enumerate(tokvecs):
+        for i in range(tv.shape[0]):
+            for j in range(tv.shape[1]):
+                old = tv[i, j]
+                tv[i, j] = old + eps
+                up = float((layer((tokvecs, candidates), is_train=False)[0] * R).sum())
+                tv[i, j] = old - eps
+                down = float((layer((tokvecs, candidates), is_train=False)[0] * R).sum())
+                tv[i, j] = old
+                assert captured["d"][d][i, j] == pytest.approx((up - down) / (2 * eps), abs=2e-3)
