@@ -2,13 +2,13 @@
 and export the same architecture randomly initialised, for the NER comparison on BC5CDR
 (ELECTRAMed, arXiv:2104.09585, Table 2 is the full-scale version of this experiment).
 
-    python benchmarks/pretrain_learns.py --minutes 40 --steps 300 --output /work/pretrain_runs/learns \\
+    python benchmarks/pretrain_learns.py --minutes 40 --steps 1200 --output /work/pretrain_runs/learns \\
         [--config configs/pretrain_small.cfg] [--section.key value ...]
 
 Writes OUTPUT/model (pre-trained, with curves.png / log.jsonl next to it) and OUTPUT/random_model
 (same sizes and vocabulary, no pre-training), then prints the NER commands to compare them. `--steps`
 sets the learning-rate schedule; `--minutes` stops training earlier if the budget runs out (the
-model is exported either way). The defaults suit 1 shared CPU thread: ELECTRA-small widths with 4 layers,
+model is exported either way, and `--resume --minutes M` with a larger M continues the same schedule). The defaults suit 1 shared CPU thread: ELECTRA-small widths with 4 layers,
 SciVocab (as ELECTRAMed), sequences of 128, batch 32.
 """
 import argparse
@@ -26,11 +26,13 @@ DEFAULTS = {
     "paths.vocab": str(SHARED / "vocab" / "electramed_scivocab_uncased.txt"),
     "model.num_hidden_layers": 4,
     "training.batch_size": 32,
-    "training.warmup_steps": 30,
+    "training.precision": "bf16",
+    "model.sdpa_attention": False,
+    "training.warmup_steps": 100,
     "training.lr": 0.001,
     "training.num_threads": 1,
     "training.log_every": 10,
-    "training.checkpoint_every": 50,
+    "training.checkpoint_every": 100,
     "training.progress_bar": False,
 }
 
@@ -39,7 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(REPO / "configs" / "pretrain_small.cfg"))
     parser.add_argument("--minutes", type=float, default=40.0)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--output", default="/work/pretrain_runs/learns")
     parser.add_argument("--resume", action="store_true")
     args, rest = parser.parse_known_args()

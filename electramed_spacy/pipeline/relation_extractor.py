@@ -23,7 +23,6 @@ evaluation of a pipeline without NER (configs/rel.cfg).
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
-import numpy
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import PRFScore
@@ -122,13 +121,14 @@ def make_rel_scorer() -> Callable:
         "candidates": DEFAULT_CANDIDATES,
         "no_relation_label": DEFAULT_NO_RELATION,
         "threshold": 0.0,
+        "negative_weight": 1.0,
         "scorer": {"@scorers": "electramed.rel_scorer.v1"},
     },
     default_score_weights={"rel_micro_f": 1.0, "rel_micro_p": 0.0, "rel_micro_r": 0.0, "rel_f_per_type": None},
 )
 def make_relation_extractor(
     nlp: Language, name: str, model: Model, candidates: Callable[[Doc], List[Pair]],
-    no_relation_label: str, threshold: float, scorer: Optional[Callable],
+    no_relation_label: str, threshold: float, negative_weight: float, scorer: Optional[Callable],
 ) -> "RelationExtractor":
     """Relation extractor over `doc.ents`.
 
@@ -137,10 +137,12 @@ def make_relation_extractor(
     no_relation_label: name of the explicit no-relation class (never written to the Doc).
     threshold: a positive label is written only if its probability is >= threshold
         (0.0 = plain argmax).
+    negative_weight: weight of the no-relation pairs in the training loss (< 1 counters
+        the imbalance of DDI-2013, where 85% of the pairs are negative).
     """
     return RelationExtractor(
         nlp.vocab, model, candidates, name,
-        no_relation_label=no_relation_label, threshold=threshold, scorer=scorer,
+        no_relation_label=no_relation_label, threshold=threshold, negative_weight=negative_weight, scorer=scorer,
     )
 
 
@@ -150,15 +152,18 @@ class RelationExtractor(TrainablePipe):
     def __init__(
         self, vocab: Vocab, model: Model, candidates: Callable[[Doc], List[Pair]],
         name: str = "electramed_relation_extractor", *, no_relation_label: str = DEFAULT_NO_RELATION,
-        threshold: float = 0.0, scorer: Optional[Callable] = score_relations,
+        threshold: float = 0.0, negative_weight: float = 1.0, scorer: Optional[Callable] = score_relations,
     ) -> None:
+        if negative_weight <= 0:
+            raise ValueError(f"[components.{name}] negative_weight must be > 0, got {negative_weight}.")
         install_extensions()
         self.vocab = vocab
         self.model = model
         self.name = name
         self.get_candidates = candidates
         self.scorer = scorer
-        self.cfg = {"labels": [], "no_relation_label": no_relation_label, "threshold": float(threshold)}
+        self.cfg = {"labels": [], "no_relation_label": no_relation_label, "threshold": float(threshold),
+                    "negative_weight": float(negative_weight)}
 
     # labels -------------------------------------------------------------
     @property
@@ -249,14 +254,20 @@ class RelationExtractor(TrainablePipe):
         return pairs, truths
 
     def _loss(self, scores, truths: List[int]):
+        """Weighted cross-entropy (no-relation rows weighted by cfg["negative_weight"]) and its
+        gradient with respect to the softmax input (thinc's Softmax backprop expects that)."""
         n = scores.shape[0]
         if n == 0:
             return 0.0, scores
+        xp = self.model.ops.xp
+        rows = xp.arange(n)
+        gold = xp.asarray(truths, dtype="i")
+        weights = xp.where(gold == 0, self.cfg.get("negative_weight", 1.0), 1.0).astype("f")
+        weights = weights / weights.sum()  # (n,)
         target = self.model.ops.alloc2f(*scores.shape)
-        target[numpy.arange(n), numpy.asarray(truths, dtype="i")] = 1.0
-        d_scores = (scores - target) / n
-        probs_true = scores[numpy.arange(n), numpy.asarray(truths, dtype="i")]
-        loss = float(-self.model.ops.xp.log(probs_true + 1e-9).sum() / n)
+        target[rows, gold] = 1.0
+        d_scores = (scores - target) * weights[:, None]
+        loss = float(-(weights * xp.log(scores[rows, gold] + 1e-9)).sum())
         return loss, d_scores
 
     def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, object]:

@@ -251,3 +251,16 @@ def test_pair_features_gradient(representation):
                 down = float((layer((tokvecs, candidates), is_train=False)[0] * R).sum())
                 tv[i, j] = old
                 assert captured["d"][d][i, j] == pytest.approx((up - down) / (2 * eps), abs=2e-3)
+
+
+def test_negative_weight_loss(tiny_electra):
+    nlp = tiny_nlp(tiny_electra, negative_weight=0.5)
+    rel = nlp.get_pipe("relation_extractor")
+    rel.cfg["labels"] = ["effect"]
+    scores = numpy.asarray([[0.5, 0.5], [0.25, 0.75]], dtype="f")
+    loss, d = rel._loss(scores, [0, 1])
+    # weights 0.5 and 1, normalised to 1/3 and 2/3
+    assert loss == pytest.approx(-(numpy.log(0.5) / 3 + 2 * numpy.log(0.75) / 3), rel=1e-5)
+    numpy.testing.assert_allclose(d, [[-0.5 / 3, 0.5 / 3], [0.25 * 2 / 3, -0.25 * 2 / 3]], rtol=1e-5)
+    with pytest.raises(ValueError, match="negative_weight must be > 0"):
+        tiny_nlp(tiny_electra, negative_weight=0.0)
