@@ -137,10 +137,11 @@ def test_chemprot_sentences_fixture():
     assert [r.label for d in fine for r in d._.relations] == ["INHIBITOR", "INDIRECT-UPREGULATOR", "AGONIST-ACTIVATOR"]
 
 
-@given(st.text(alphabet="ab cd>[", min_size=1, max_size=12), st.text(alphabet="xy z", min_size=1, max_size=6).filter(lambda s: s.strip() == s),
+@given(st.text(alphabet="ab cd>]", min_size=1, max_size=12), st.text(alphabet="xy z", min_size=1, max_size=6).filter(lambda s: s.strip() == s),
        st.text(alphabet="pq r", min_size=1, max_size=6).filter(lambda s: s.strip() == s))
 @settings(max_examples=60, deadline=None)
 def test_strip_markers_offsets(prefix, first, second):
+    # closers (">>", "]]") before any opener are literal text; openers in free text are ambiguous by design
     text, found = strip_markers(f"{prefix}<< {first} >> and [[ {second} ]].")
     assert text[slice(*found["<<"])] == first and text[slice(*found["[["])] == second
 
