@@ -4,8 +4,6 @@ Each area registers its commands on `app` in its own module under
 `electramed_spacy/commands/`; this module only assembles them. Scripts and
 project.yml call these commands; the logic lives in the package.
 """
-import importlib
-
 import typer
 
 app = typer.Typer(
@@ -16,20 +14,13 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _main() -> None:
     """ELECTRAMed for spaCy (arXiv:2104.09585). Run `electramed COMMAND --help` for details."""
 
 
-# Modules that add commands to `app`; a module that is not written yet is skipped.
-COMMAND_MODULES = ["corpora", "pretrain", "relations", "qa", "package"]
-for _module in COMMAND_MODULES:
-    try:
-        importlib.import_module(f"electramed_spacy.commands.{_module}")
-    except ModuleNotFoundError as err:
-        if err.name != f"electramed_spacy.commands.{_module}":
-            raise
+# Each module adds its commands to `app` when imported.
+from .commands import corpora, package, pretrain, qa, relations  # noqa: E402,F401
 
 
 def main() -> None:
