@@ -37,7 +37,11 @@ def _describe_source(name: str) -> str:
 
 
 def _with_clear_load_errors(model: Model) -> Model:
-    """Wrap the model's init so a missing/broken checkpoint raises E001."""
+    """Wrap the model's init so a missing/broken checkpoint raises E001.
+
+    Only loading failures are translated: once the transformer is set, an error
+    (e.g. in the trial forward pass that infers the width) propagates unchanged.
+    """
     original_init = model.init
 
     def init(model: Model, X=None, Y=None):
@@ -45,7 +49,7 @@ def _with_clear_load_errors(model: Model) -> Model:
         try:
             return original_init(model, X=X, Y=Y)
         except (OSError, ValueError, KeyError, EnvironmentError, RuntimeError) as err:
-            if isinstance(err, ElectraMedError):
+            if isinstance(err, ElectraMedError) or model.attrs["has_transformer"]:
                 raise
             raise ElectraMedError(
                 Errors.E001.format(name=name, tried=_describe_source(name), cause=str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
