@@ -30,7 +30,8 @@ def convert_ddi(
     positive interactions in doc._.relations (negatives = all other same-sentence pairs)."""
     import spacy
 
-    from ..corpora.ddi import read_ddi, save_docbin, split_docs
+    from ..corpora.common import save_docbin
+    from ..corpora.ddi import read_ddi, split_docs
 
     nlp = spacy.blank(lang)
     summary = ConversionSummary(source=", ".join(map(str, inputs)))
@@ -57,7 +58,7 @@ def convert_chemprot(
     import spacy
 
     from ..corpora.chemprot import read_chemprot_pure, read_chemprot_sentences
-    from ..corpora.ddi import save_docbin
+    from ..corpora.common import save_docbin
 
     if form == "auto":
         with input_path.open(encoding="utf8") as fh:

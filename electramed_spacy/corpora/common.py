@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from spacy.tokens import Doc, Span
-from spacy.vocab import Vocab
+from spacy.tokens import Doc, DocBin, Span
 from wasabi import msg
 
 MENTIONS_KEY = "mentions"
@@ -205,6 +204,14 @@ def input_files(path: Union[str, Path], patterns: Sequence[str]) -> List[Path]:
     if not files:
         raise CorpusFormatError(path, None, "no corpus files found in this directory.", f"files matching {', '.join(patterns)}.")
     return files
+
+
+def save_docbin(docs: Iterable[Doc], output: Union[str, Path]) -> Path:
+    """Write Docs to a .spacy DocBin with user data (relations, questions, doc ids), creating folders."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    DocBin(docs=docs, store_user_data=True).to_disk(output)
+    return output
 
 
 install_doc_id()

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 from xml.parsers import expat
 
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 
 from ..relations import Relation, set_relations
 from .common import ConversionSummary, CorpusFormatError, doc_from_offsets
@@ -220,9 +220,3 @@ def split_docs(docs: Sequence[Doc], dev_fraction: float, seed: int) -> Tuple[Lis
     dev_ids = set(order[:n_dev])
     return [d for i, d in enumerate(docs) if i not in dev_ids], [d for i, d in enumerate(docs) if i in dev_ids]
 
-
-def save_docbin(docs: Iterable[Doc], output: Union[str, Path]) -> Path:
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=docs, store_user_data=True).to_disk(output)
-    return output
