@@ -25,10 +25,20 @@ def require_shared(*parts: str) -> Path:
 
 
 def build_tiny_electra(path: Path, *, seed: int = 0) -> Path:
-    from electramed_spacy.pretraining.export import save_random_discriminator
-    from electramed_spacy.pretraining.vocab import train_wordpiece
+    import re
 
-    tokenizer = train_wordpiece(TINY_TEXT, vocab_size=200, min_frequency=1)
+    from electramed_spacy.pretraining.export import save_random_discriminator
+    from electramed_spacy.pretraining.vocab import SPECIAL_TOKENS, load_vocab_file
+
+    # A vocabulary written out deterministically (WordPiece training breaks frequency ties
+    # differently between runs, which made the tiny models, and tests on them, vary).
+    words = sorted({w for text in TINY_TEXT for w in re.findall(r"\w+|[^\w\s]", text.lower())})
+    chars = sorted({c for w in words for c in w})
+    vocab = path.parent / f"{path.name}_vocab.txt"
+    vocab.parent.mkdir(parents=True, exist_ok=True)
+    tokens = list(dict.fromkeys(SPECIAL_TOKENS + chars + ["##" + c for c in chars] + words))  # no duplicates
+    vocab.write_text("\n".join(tokens) + "\n", encoding="utf8")
+    tokenizer = load_vocab_file(vocab)
     return save_random_discriminator(
         tokenizer, path, seed=seed, embedding_size=32, hidden_size=32, num_hidden_layers=2,
         num_attention_heads=2, intermediate_size=64, max_position_embeddings=512,

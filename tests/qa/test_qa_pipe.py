@@ -20,7 +20,7 @@ from electramed_spacy.pipeline.qa import ask, ask_pipe, qa_doc
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "qa"
 # small windows so the long context below spans several of them
-WINDOW = {"max_length": 32, "overlap": 12, "max_question_tokens": 12}
+WINDOW = {"max_length": 24, "overlap": 8, "max_question_tokens": 8}
 LONG = ("Aspirin reduces the risk of myocardial infarction and stroke. "
         "Cisplatin induced nephrotoxicity in patients with lung cancer. "
         "Lithium treatment was associated with hypothyroidism and tremor. "
@@ -87,7 +87,7 @@ def trained(tiny_electra, tmp_path_factory, train_data):
     optimizer = nlp.initialize(lambda: examples)
     optimizer.learn_rate = 0.002
     history = []
-    for _ in range(160):  # generous: the tiny vocabulary (hence the model) can differ slightly between runs
+    for _ in range(160):
         losses = {}
         nlp.update(examples, sgd=optimizer, losses=losses)
         history.append(losses["electramed_qa"])
