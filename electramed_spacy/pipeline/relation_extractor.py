@@ -42,6 +42,7 @@ DEFAULT_REL_MODEL = """
 @architectures = "electramed.RelationModel.v1"
 pair_representation = "mean"
 hidden_width = 128
+maxout_pieces = 3
 dropout = 0.1
 
 [model.tok2vec]
@@ -122,13 +123,15 @@ def make_rel_scorer() -> Callable:
         "no_relation_label": DEFAULT_NO_RELATION,
         "threshold": 0.0,
         "negative_weight": 1.0,
+        "head_lr_scale": 20.0,
         "scorer": {"@scorers": "electramed.rel_scorer.v1"},
     },
     default_score_weights={"rel_micro_f": 1.0, "rel_micro_p": 0.0, "rel_micro_r": 0.0, "rel_f_per_type": None},
 )
 def make_relation_extractor(
     nlp: Language, name: str, model: Model, candidates: Callable[[Doc], List[Pair]],
-    no_relation_label: str, threshold: float, negative_weight: float, scorer: Optional[Callable],
+    no_relation_label: str, threshold: float, negative_weight: float, head_lr_scale: float,
+    scorer: Optional[Callable],
 ) -> "RelationExtractor":
     """Relation extractor over `doc.ents`.
 
@@ -139,10 +142,15 @@ def make_relation_extractor(
         (0.0 = plain argmax).
     negative_weight: weight of the no-relation pairs in the training loss (< 1 counters
         the imbalance of DDI-2013, where 85% of the pairs are negative).
+    head_lr_scale: the pair classifier's learning rate is the optimizer's times this. A
+        fine-tuning rate suits the encoder (5e-5) but leaves a freshly initialised head at
+        the class prior for thousands of steps (on DDI-2013 it predicted only the
+        no-relation class); the encoder, through its listener, keeps the optimizer's rate.
     """
     return RelationExtractor(
         nlp.vocab, model, candidates, name,
-        no_relation_label=no_relation_label, threshold=threshold, negative_weight=negative_weight, scorer=scorer,
+        no_relation_label=no_relation_label, threshold=threshold, negative_weight=negative_weight,
+        head_lr_scale=head_lr_scale, scorer=scorer,
     )
 
 
@@ -152,10 +160,13 @@ class RelationExtractor(TrainablePipe):
     def __init__(
         self, vocab: Vocab, model: Model, candidates: Callable[[Doc], List[Pair]],
         name: str = "electramed_relation_extractor", *, no_relation_label: str = DEFAULT_NO_RELATION,
-        threshold: float = 0.0, negative_weight: float = 1.0, scorer: Optional[Callable] = score_relations,
+        threshold: float = 0.0, negative_weight: float = 1.0, head_lr_scale: float = 1.0,
+        scorer: Optional[Callable] = score_relations,
     ) -> None:
         if negative_weight <= 0:
             raise ValueError(f"[components.{name}] negative_weight must be > 0, got {negative_weight}.")
+        if head_lr_scale <= 0:
+            raise ValueError(f"[components.{name}] head_lr_scale must be > 0, got {head_lr_scale}.")
         install_extensions()
         self.vocab = vocab
         self.model = model
@@ -163,7 +174,7 @@ class RelationExtractor(TrainablePipe):
         self.get_candidates = candidates
         self.scorer = scorer
         self.cfg = {"labels": [], "no_relation_label": no_relation_label, "threshold": float(threshold),
-                    "negative_weight": float(negative_weight)}
+                    "negative_weight": float(negative_weight), "head_lr_scale": float(head_lr_scale)}
 
     # labels -------------------------------------------------------------
     @property
@@ -299,13 +310,34 @@ class RelationExtractor(TrainablePipe):
         set_dropout_rate(self.model, drop)
         # Even with zero candidates the encoder is run and given a zero gradient, so a
         # shared transformer still receives its backprop call from this listener.
-        scores, backprop = self.model.begin_update((docs, candidates))
-        loss, d_scores = self._loss(scores, truths)
-        backprop(d_scores)
+        if not truths:  # no pair in the batch: only the encoder's zero gradient (Maxout cannot take 0 rows)
+            feats, backprop = self.model.get_ref("features").begin_update((docs, candidates))
+            backprop(feats)
+            loss = 0.0
+        else:
+            scores, backprop = self.model.begin_update((docs, candidates))
+            loss, d_scores = self._loss(scores, truths)
+            backprop(d_scores)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Like `Model.finish_update`, with the head's parameters stepped at
+        `head_lr_scale` times the optimizer's rate (the tok2vec's at the plain rate)."""
+        scale = self.cfg.get("head_lr_scale", 1.0)
+        encoder = {node.id for node in self.model.get_ref("tok2vec").walk()}
+        for node in self.model.walk():
+            for shim in node.shims:
+                shim.finish_update(sgd)
+            for name in node.param_names:
+                if node.has_grad(name):
+                    param, _ = sgd(
+                        (node.id, name), node.get_param(name), node.get_grad(name),
+                        lr_scale=1.0 if node.id in encoder else scale,
+                    )
+                    node.set_param(name, param)
 
     def initialize(
         self, get_examples: Callable[[], Iterable[Example]], *,

@@ -265,3 +265,43 @@ def test_negative_weight_loss(tiny_electra):
     numpy.testing.assert_allclose(d, [[-0.25, 0.25], [0.25, -0.25]], rtol=1e-5)
     with pytest.raises(ValueError, match="negative_weight must be > 0"):
         tiny_nlp(tiny_electra, negative_weight=0.0)
+
+
+def _head_and_encoder_steps(tiny_electra, scale):
+    """|change| of the head's weights after one SGD step, and of the encoder's after the step
+    that applies the same (first) gradient."""
+    from thinc.api import SGD
+
+    fix_random_seed(0)
+    nlp = tiny_nlp(tiny_electra, head_lr_scale=scale)
+    examples = _gold_input(nlp)
+    nlp.initialize(lambda: examples)
+    rel = nlp.get_pipe("relation_extractor")
+    out = rel.model.get_ref("output_layer")
+    hidden = next(node for node in rel.model.walk() if node.name == "maxout")
+    torch_model = next(n for n in nlp.get_pipe("transformer").model.walk() if n.shims).shims[0]._model
+    enc_before = [p.detach().clone() for p in torch_model.parameters()]
+    # the softmax starts at zero, which would stop every gradient below it on the first step
+    out.set_param("W", numpy.random.default_rng(0).normal(0, 0.1, out.get_param("W").shape).astype("f"))
+    W0, H0 = out.get_param("W").copy(), hidden.get_param("W").copy()
+    sgd = SGD(0.01, L2=0.0, grad_clip=0.0)
+    nlp.update(examples, sgd=sgd, drop=0.0)
+    head = numpy.abs(out.get_param("W") - W0).sum(), numpy.abs(hidden.get_param("W") - H0).sum()
+    # spaCy steps the transformer before its listeners backprop, so the first step's encoder
+    # gradient is applied during the second update
+    nlp.update(examples, sgd=sgd, drop=0.0)
+    enc_delta = sum(float((p.detach() - q).abs().sum()) for p, q in zip(torch_model.parameters(), enc_before))
+    return (*head, enc_delta)
+
+
+def test_head_lr_scale_steps_only_the_head(tiny_electra):
+    out1, hid1, enc1 = _head_and_encoder_steps(tiny_electra, 1.0)
+    out10, hid10, enc10 = _head_and_encoder_steps(tiny_electra, 10.0)
+    assert out1 > 0 and hid1 > 0 and enc1 > 0
+    # the first step's gradients are identical, so the head moves exactly 10x as far ...
+    assert out10 == pytest.approx(10 * out1, rel=1e-3)
+    assert hid10 == pytest.approx(10 * hid1, rel=1e-3)
+    # ... and the shared encoder (stepped by the transformer pipe) as far as before
+    assert enc10 == pytest.approx(enc1, rel=1e-3)
+    with pytest.raises(ValueError, match="head_lr_scale must be > 0"):
+        tiny_nlp(tiny_electra, head_lr_scale=0.0)
