@@ -18,8 +18,8 @@ from typing import Callable, Dict, List, Optional
 import torch
 from spacy.tokens import Doc, Span
 from spacy.util import registry
-from spacy_transformers.layers import TransformerModel
-from thinc.api import Model
+from spacy_transformers.layers import TransformerModel, split_trf_batch, trfs2arrays
+from thinc.api import Model, chain
 
 from ..errors import ElectraMedError, Errors
 
@@ -148,4 +148,42 @@ def build_electramed_transformer(
         grad_scaler_config=grad_scaler_config or {},
     )
     model = _with_clear_load_errors(model)
+    model.attrs["replace_listener_cfg"] = _replace_listener_cfg
     return _with_autocast(model, autocast) if autocast else model
+
+
+def _replace_listener_cfg(tok2vec_model_cfg: Dict, listener_model_cfg: Dict) -> Dict:
+    """Config of a listener replaced by its own copy of this transformer (`nlp.replace_listeners`,
+    e.g. to move a trained NER into another pipeline): `electramed.Tok2VecTransformer.v1`.
+    spacy-transformers' version only recognises its own architecture name."""
+    result = dict(tok2vec_model_cfg)
+    if "TransformerListener" in listener_model_cfg.get("@architectures", ""):
+        result["@architectures"] = "electramed.Tok2VecTransformer.v1"
+        for key in ("pooling", "grad_factor"):
+            if key in listener_model_cfg:
+                result[key] = listener_model_cfg[key]
+    return result
+
+
+@registry.architectures("electramed.Tok2VecTransformer.v1")
+def build_electramed_tok2vec_transformer(
+    name: str = ELECTRAMED_HUB_ID,
+    get_spans: Optional[Callable] = None,
+    tokenizer_config: Optional[Dict] = None,
+    transformer_config: Optional[Dict] = None,
+    mixed_precision: bool = False,
+    grad_scaler_config: Optional[Dict] = None,
+    autocast: Optional[str] = None,
+    pooling: Optional[Model] = None,
+    grad_factor: float = 1.0,
+) -> Model:
+    """`electramed.Transformer.v1` used directly as one component's tok2vec (token vectors
+    pooled from wordpieces, `reduce_mean` by default). Same layer structure as a
+    `TransformerListener` after `replace_listeners`, as in spacy-transformers'
+    `Tok2VecTransformer.v3`, so replaced listeners can be saved and loaded."""
+    from thinc.api import reduce_mean
+
+    transformer = build_electramed_transformer(
+        name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config, autocast,
+    )
+    return chain(chain(transformer, split_trf_batch()), trfs2arrays(pooling or reduce_mean(), grad_factor))

@@ -1,0 +1,39 @@
+"""Put a trained NER pipeline in front of a relation pipeline trained on gold entities, for
+relation extraction end to end (entities predicted by the NER, relations read from them).
+
+    python scripts/assemble_ner_rel.py NER_MODEL REL_MODEL OUTPUT
+    electramed evaluate-relations OUTPUT corpus/ddi_test.spacy --predicted-entities
+
+The NER keeps its own encoder (its listener is replaced by a copy of the transformer it
+listened to, spaCy's `replace_listeners`); sentence boundaries come from the NER pipeline's
+sentencizer/senter if it has one, as the relation candidates are limited to a sentence.
+"""
+import sys
+from pathlib import Path
+
+import spacy
+import typer
+
+
+def main(ner_model: str, rel_model: str, output: Path) -> None:
+    ner_nlp = spacy.load(ner_model)
+    rel_nlp = spacy.load(rel_model)
+    if "ner" not in ner_nlp.pipe_names:
+        sys.exit(f"{ner_model} has no 'ner' component (pipes: {ner_nlp.pipe_names}).")
+    if "relation_extractor" not in rel_nlp.pipe_names:
+        sys.exit(f"{rel_model} has no 'relation_extractor' component (pipes: {rel_nlp.pipe_names}).")
+    tok2vec = ner_nlp.get_pipe_config("ner")["model"].get("tok2vec", {})
+    if "Listener" in str(tok2vec.get("@architectures", "")):
+        upstream = [name for name in ner_nlp.pipe_names if ner_nlp.get_pipe_meta(name).factory in ("transformer", "tok2vec")][0]
+        ner_nlp.replace_listeners(upstream, "ner", ["model.tok2vec"])
+    first = rel_nlp.pipe_names[0]
+    for name in ner_nlp.pipe_names:
+        if ner_nlp.get_pipe_meta(name).factory in ("sentencizer", "senter") and name not in rel_nlp.pipe_names:
+            rel_nlp.add_pipe(name, source=ner_nlp, before=first)
+    rel_nlp.add_pipe("ner", source=ner_nlp, before="relation_extractor")
+    rel_nlp.to_disk(output)
+    print(f"{output}: {rel_nlp.pipe_names}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
