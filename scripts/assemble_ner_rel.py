@@ -15,8 +15,14 @@ import spacy
 import typer
 
 
+KEEP = ("ner", "sentencizer", "senter", "transformer", "tok2vec")
+
+
 def main(ner_model: str, rel_model: str, output: Path) -> None:
-    ner_nlp = spacy.load(ner_model)
+    # only what the NER needs is loaded from NER_MODEL (it may be a joint NER + relations pipeline)
+    config = Path(ner_model) / "config.cfg"
+    components = spacy.util.load_config(config)["components"] if config.exists() else {}
+    ner_nlp = spacy.load(ner_model, exclude=[n for n, c in components.items() if c.get("factory") not in KEEP])
     rel_nlp = spacy.load(rel_model)
     if "ner" not in ner_nlp.pipe_names:
         sys.exit(f"{ner_model} has no 'ner' component (pipes: {ner_nlp.pipe_names}).")

@@ -23,7 +23,8 @@ segments of the token vectors:
 - "start": [head's first token; tail's first token] (the "entity start"
   representation of Baldini Soares et al. 2019, without inserting marker tokens)
 - "mean_context": [mean(head); mean(tail); mean(tokens between them)] (zeros
-  when the two entities are adjacent)
+  when the two entities are adjacent). The default: on DDI-2013 (MiniLM-L6, 400
+  steps) dev micro-F1 49.94 against 29.19 for "mean" (README, Relation extraction).
 """
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -186,7 +187,7 @@ def _pair_forward(model: Model, X, is_train: bool):
 @registry.architectures("electramed.RelationModel.v1")
 def build_relation_model(
     tok2vec: Model[List[Doc], List[Floats2d]],
-    pair_representation: str = "mean",
+    pair_representation: str = "mean_context",
     hidden_width: int = 128,
     maxout_pieces: int = 3,
     dropout: float = 0.1,
@@ -196,7 +197,7 @@ def build_relation_model(
 
     tok2vec: token vectors, e.g. `spacy-transformers.TransformerListener.v1`
         with a mean pooling over wordpieces.
-    pair_representation: one of "mean", "mean_product", "start", "mean_context".
+    pair_representation: one of "mean", "mean_product", "start", "mean_context" (default).
     hidden_width: width of the hidden layer between the pair vector and the softmax: a
         layer-normalised Maxout (as spaCy's parser and tagger heads). The normalisation
         matters: pooled transformer vectors are small (|x| ~ 0.1 for MiniLM), and with a

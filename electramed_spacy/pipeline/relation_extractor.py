@@ -40,7 +40,7 @@ DEFAULT_NO_RELATION = "NONE"
 DEFAULT_REL_MODEL = """
 [model]
 @architectures = "electramed.RelationModel.v1"
-pair_representation = "mean"
+pair_representation = "mean_context"
 hidden_width = 128
 maxout_pieces = 3
 dropout = 0.1
