@@ -21,21 +21,20 @@ def _trained_ner(tiny_electra, path):
         "hidden_width": 32, "maxout_pieces": 2, "use_upper": False,
         "tok2vec": {"@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0,
                     "pooling": {"@layers": "reduce_mean.v1"}}}})
-    train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
-    optimizer = nlp.initialize(lambda: train)
-    for _ in range(40):
-        nlp.update(train, sgd=optimizer)
-    nlp.to_disk(path)
-    return nlp
+    return _train(nlp, path)
 
 
 def _trained_rel(tiny_electra, path):
-    nlp = tiny_nlp(tiny_electra)
+    return _train(tiny_nlp(tiny_electra), path, gold_entities=True)
+
+
+def _train(nlp, path, *, gold_entities=False, steps=40):
     train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
-    for eg in train:
-        eg.predicted.ents = [eg.predicted.char_span(e.start_char, e.end_char, label=e.label_) for e in eg.reference.ents]
+    if gold_entities:  # the relation pipe reads doc.ents of the predicted Doc
+        for eg in train:
+            eg.predicted.ents = [eg.predicted.char_span(e.start_char, e.end_char, label=e.label_) for e in eg.reference.ents]
     optimizer = nlp.initialize(lambda: train)
-    for _ in range(40):
+    for _ in range(steps):
         nlp.update(train, sgd=optimizer)
     nlp.to_disk(path)
     return nlp
