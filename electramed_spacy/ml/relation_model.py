@@ -8,7 +8,7 @@ pieces in the manner of explosion/projects `tutorials/rel_component`:
 - `electramed.relation_candidates.v1` (spacy.registry.misc): which entity pairs of
   a Doc are scored (same sentence and/or maximum token distance, allowed
   head/tail type pairs, directed or symmetric).
-- `electramed.RelationModel.v1` (spacy.registry.architectures): token vectors ->
+- `electramed.RelationModel.v2` (spacy.registry.architectures): token vectors ->
   one vector per candidate pair -> hidden layer -> softmax over
   `[no-relation] + labels`.
 
@@ -30,7 +30,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Maxout, Model, Softmax, chain
+from thinc.api import Dropout, Maxout, Model, Relu, Softmax, chain
 from thinc.types import Floats2d
 
 Pair = Tuple[int, int, int, int]  # head start, head end, tail start, tail end (token offsets)
@@ -184,7 +184,7 @@ def _pair_forward(model: Model, X, is_train: bool):
     return feats, backprop
 
 
-@registry.architectures("electramed.RelationModel.v1")
+@registry.architectures("electramed.RelationModel.v2")
 def build_relation_model(
     tok2vec: Model[List[Doc], List[Floats2d]],
     pair_representation: str = "mean_context",
@@ -208,7 +208,24 @@ def build_relation_model(
     """
     features = pair_features(tok2vec, pair_representation)
     hidden = Maxout(nO=hidden_width, nP=maxout_pieces, normalize=True, dropout=dropout)
-    model = chain(features, hidden, Softmax(nO=nO))
+    return _finish(chain(features, hidden, Softmax(nO=nO)), tok2vec, features, pair_representation)
+
+
+@registry.architectures("electramed.RelationModel.v1")
+def build_relation_model_v1(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    pair_representation: str = "mean",
+    hidden_width: int = 128,
+    dropout: float = 0.1,
+    nO: Optional[int] = None,
+) -> Model:
+    """The first head (ReLU layer, "mean" pairs), kept so that pipelines saved with it still
+    load. It learns far more slowly than v2 (see `build_relation_model`); use v2."""
+    features = pair_features(tok2vec, pair_representation)
+    return _finish(chain(features, Relu(nO=hidden_width), Dropout(dropout), Softmax(nO=nO)), tok2vec, features, pair_representation)
+
+
+def _finish(model: Model, tok2vec: Model, features: Model, pair_representation: str) -> Model:
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("features", features)
     model.set_ref("output_layer", model.layers[-1])

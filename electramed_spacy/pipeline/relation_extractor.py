@@ -39,7 +39,7 @@ DEFAULT_NO_RELATION = "NONE"
 
 DEFAULT_REL_MODEL = """
 [model]
-@architectures = "electramed.RelationModel.v1"
+@architectures = "electramed.RelationModel.v2"
 pair_representation = "mean_context"
 hidden_width = 128
 maxout_pieces = 3
@@ -135,7 +135,7 @@ def make_relation_extractor(
 ) -> "RelationExtractor":
     """Relation extractor over `doc.ents`.
 
-    model: `electramed.RelationModel.v1` (or any model (docs, candidates) -> probabilities).
+    model: `electramed.RelationModel.v2` (or any model (docs, candidates) -> probabilities).
     candidates: pair generator, e.g. `electramed.relation_candidates.v1`.
     no_relation_label: name of the explicit no-relation class (never written to the Doc).
     threshold: a positive label is written only if its probability is >= threshold
@@ -160,7 +160,7 @@ class RelationExtractor(TrainablePipe):
     def __init__(
         self, vocab: Vocab, model: Model, candidates: Callable[[Doc], List[Pair]],
         name: str = "electramed_relation_extractor", *, no_relation_label: str = DEFAULT_NO_RELATION,
-        threshold: float = 0.0, negative_weight: float = 1.0, head_lr_scale: float = 1.0,
+        threshold: float = 0.0, negative_weight: float = 1.0, head_lr_scale: float = 20.0,
         scorer: Optional[Callable] = score_relations,
     ) -> None:
         if negative_weight <= 0:

@@ -305,3 +305,24 @@ def test_head_lr_scale_steps_only_the_head(tiny_electra):
     assert enc10 == pytest.approx(enc1, rel=1e-3)
     with pytest.raises(ValueError, match="head_lr_scale must be > 0"):
         tiny_nlp(tiny_electra, head_lr_scale=0.0)
+
+
+def test_v1_head_still_loads(tiny_electra, tmp_path):
+    """Pipelines saved with the first head (ReLU, RelationModel.v1) keep loading and predicting."""
+    fix_random_seed(0)
+    listener = {"@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0,
+                "pooling": {"@layers": "reduce_mean.v1"}}
+    nlp = tiny_nlp(tiny_electra, model={"@architectures": "electramed.RelationModel.v1", "pair_representation": "mean",
+                                        "tok2vec": listener})
+    train = _gold_input(nlp)
+    optimizer = nlp.initialize(lambda: train)
+    for _ in range(5):
+        nlp.update(train, sgd=optimizer)
+    assert any(node.name == "relu" for node in nlp.get_pipe("relation_extractor").model.walk())
+    nlp.to_disk(tmp_path / "v1")
+    nlp2 = spacy.load(tmp_path / "v1")
+    assert nlp2.get_pipe_config("relation_extractor")["model"]["@architectures"] == "electramed.RelationModel.v1"
+    docs = [eg.predicted for eg in _gold_input(nlp2)]
+    scores1 = nlp.get_pipe("relation_extractor").predict([nlp.get_pipe("transformer")(d) for d in docs])[1]
+    scores2 = nlp2.get_pipe("relation_extractor").predict([nlp2.get_pipe("transformer")(d) for d in docs])[1]
+    numpy.testing.assert_allclose(scores1, scores2, rtol=1e-4)
