@@ -5,8 +5,9 @@ relation extraction end to end (entities predicted by the NER, relations read fr
     electramed evaluate-relations OUTPUT corpus/ddi_test.spacy --predicted-entities
 
 The NER keeps its own encoder (its listener is replaced by a copy of the transformer it
-listened to, spaCy's `replace_listeners`); sentence boundaries come from the NER pipeline's
-sentencizer/senter if it has one, as the relation candidates are limited to a sentence.
+listened to, spaCy's `replace_listeners`). Relation candidates are limited to a sentence, so
+the result splits sentences: with the NER pipeline's sentencizer/senter if it has one, else with
+spaCy's rule-based `sentencizer`.
 """
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ def main(ner_model: str, rel_model: str, output: Path) -> None:
         if ner_nlp.get_pipe_meta(name).factory in ("sentencizer", "senter") and name not in rel_nlp.pipe_names:
             rel_nlp.add_pipe(name, source=ner_nlp, before=first)
     rel_nlp.add_pipe("ner", source=ner_nlp, before="relation_extractor")
+    if not any(rel_nlp.get_pipe_meta(n).factory in ("sentencizer", "senter", "parser") for n in rel_nlp.pipe_names):
+        # relation candidates are limited to a sentence: without boundaries a whole document counts as one
+        rel_nlp.add_pipe("sentencizer", first=True)
     rel_nlp.to_disk(output)
     print(f"{output}: {rel_nlp.pipe_names}")
 

@@ -12,9 +12,10 @@ from re_helpers import TRAIN_DATA, make_gold, rel_tuples, tiny_nlp
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "assemble_ner_rel.py"
 
 
-def _trained_ner(tiny_electra, path):
+def _trained_ner(tiny_electra, path, sentencizer=True):
     nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
+    if sentencizer:
+        nlp.add_pipe("sentencizer")
     nlp.add_pipe("transformer", config={"model": {"@architectures": "electramed.Transformer.v1", "name": str(tiny_electra)}})
     nlp.add_pipe("ner", config={"model": {
         "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner", "extra_state_tokens": False,
@@ -71,3 +72,15 @@ def test_assemble_refuses_a_pipeline_without_ner(tiny_electra, tmp_path):
                             capture_output=True, text=True)
     assert result.returncode != 0
     assert "has no 'ner' component" in result.stderr
+
+
+def test_assemble_adds_a_sentencizer_when_neither_pipeline_splits_sentences(tiny_electra, tmp_path):
+    fix_random_seed(0)
+    _trained_ner(tiny_electra, tmp_path / "ner", sentencizer=False)
+    _trained_rel(tiny_electra, tmp_path / "rel")
+    result = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "ner"), str(tmp_path / "rel"), str(tmp_path / "both")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    both = spacy.load(tmp_path / "both")
+    assert both.pipe_names == ["sentencizer", "transformer", "ner", "relation_extractor"]
+    assert len(list(both("Aspirin was given. Warfarin was not given.").sents)) == 2
