@@ -20,10 +20,8 @@ import typer
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from electramed_spacy.pipeline.relation_extractor import copy_gold_entities
+from electramed_spacy.pipeline.relation_extractor import copy_gold_entities, gold_input_pipes
 from electramed_spacy.relations import install_extensions
-
-INPUT_PIPES = ("ner", "sentencizer", "senter", "parser")
 
 
 def main(
@@ -39,7 +37,7 @@ def main(
     nlp = spacy.load(model)
     rel_name = next(name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == "electramed_relation_extractor")
     gold = list(DocBin().from_disk(data).get_docs(nlp.vocab))[:n_docs]
-    disabled = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory in INPUT_PIPES] if gold_entities else []
+    disabled = gold_input_pipes(nlp) if gold_entities else []
 
     def inputs():
         if gold_entities:

@@ -90,14 +90,14 @@ def evaluate_relations(
     import spacy
     from spacy.training import Corpus
 
-    from ..pipeline.relation_extractor import copy_gold_entities
+    from ..pipeline.relation_extractor import copy_gold_entities, gold_input_pipes
 
     nlp = spacy.load(model)
     examples = list(Corpus(str(data_path))(nlp))
     if gold_entities:
         examples = [copy_gold_entities(eg) for eg in examples]
         # NER / sentence splitting would overwrite the gold annotations
-        disabled = [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory in ("ner", "sentencizer", "senter", "parser", "spancat")]
+        disabled = gold_input_pipes(nlp)
     else:
         disabled = []
     with nlp.select_pipes(disable=disabled):
@@ -137,11 +137,10 @@ def visualize_relations(
             if gold_entities:
                 from spacy.training import Example
 
-                from ..pipeline.relation_extractor import copy_gold_entities
+                from ..pipeline.relation_extractor import copy_gold_entities, gold_input_pipes
 
                 docs = [copy_gold_entities(Example(nlp.make_doc(d.text), d)).predicted for d in docs]
-                skip = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory in ("ner", "sentencizer", "senter")]
-                with nlp.select_pipes(disable=skip):
+                with nlp.select_pipes(disable=gold_input_pipes(nlp)):
                     docs = list(nlp.pipe(docs))
             else:
                 docs = list(nlp.pipe(d.text for d in docs))

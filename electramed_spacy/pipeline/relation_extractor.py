@@ -389,6 +389,15 @@ def copy_gold_entities(eg: Example) -> Example:
     return eg
 
 
+# components that would overwrite gold entities or sentences copied onto a Doc
+ENTITY_AND_SENTENCE_FACTORIES = ("ner", "spancat", "entity_ruler", "sentencizer", "senter", "parser")
+
+
+def gold_input_pipes(nlp: Language) -> List[str]:
+    """Names of `nlp`'s components to disable when the relation pipe gets gold entities."""
+    return [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory in ENTITY_AND_SENTENCE_FACTORIES]
+
+
 @registry.readers("electramed.GoldEntityCorpus.v1")
 def create_gold_entity_corpus(
     path: str, gold_preproc: bool = False, max_length: int = 0, limit: int = 0,
