@@ -83,12 +83,13 @@ def export_cli(
     ctx: typer.Context, config: Path = CONFIG_ARG,
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A checkpoints/step_* dir (default: newest)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Export dir (default: OUTPUT/model)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the export dir if it exists and is not empty"),
 ):
     """Export a checkpoint as a save_pretrained ElectraModel dir (+ generator/, tokenizer, model card)."""
     from ..pretraining.train import export_checkpoint
 
     try:
-        out = export_checkpoint(_load(config, ctx), checkpoint=checkpoint, output=output)
+        out = export_checkpoint(_load(config, ctx), checkpoint=checkpoint, output=output, overwrite=overwrite)
     except PretrainError as err:
         _fail(err)
     msg.good(f"Exported to {out}")

@@ -1,11 +1,16 @@
 """Export ELECTRA models as plain `save_pretrained` directories that
-spacy-transformers loads by path (`electramed.Transformer.v1`'s `name`)."""
+spacy-transformers loads by path (`electramed.Transformer.v1`'s `name`).
+Weights are written as safetensors, so loading an export never runs code."""
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 import torch
 from transformers import ElectraConfig, ElectraModel, PreTrainedTokenizerFast
+
+from .errors import PretrainError
 
 
 def electra_config(tokenizer: PreTrainedTokenizerFast, **sizes: Any) -> ElectraConfig:
@@ -26,7 +31,7 @@ def save_random_discriminator(
 def save_model_dir(model, tokenizer, output_dir: Union[str, Path], *, card: Dict[str, Any]) -> Path:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir)
+    model.save_pretrained(output_dir, safe_serialization=True)
     tokenizer.model_max_length = model.config.max_position_embeddings
     tokenizer.save_pretrained(output_dir)
     lines = ["# ELECTRA encoder exported by electramed-spacy", ""]
@@ -36,21 +41,31 @@ def save_model_dir(model, tokenizer, output_dir: Union[str, Path], *, card: Dict
     return output_dir
 
 
+def check_output_dir(output_dir: Path, *, overwrite: bool) -> None:
+    """An export replaces an existing, non-empty directory only when asked to."""
+    if output_dir.is_file():
+        raise PretrainError(f"{output_dir} is a file: choose a directory as --output.")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise PretrainError(f"{output_dir} already exists and is not empty: pass --overwrite to replace it, or choose another --output.")
+
+
 def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: Union[str, Path], *,
-                      cfg: Dict[str, Any], summary: Dict[str, Any], manifest: Dict[str, Any]) -> Path:
+                      cfg: Dict[str, Any], summary: Dict[str, Any], manifest: Dict[str, Any], overwrite: bool = False) -> Path:
     """Discriminator -> `output_dir` (ElectraModel + fast tokenizer + model card), generator -> `output_dir/generator`.
 
     The directory loads with `AutoModel`/`AutoTokenizer` and as `electramed.Transformer.v1`'s `name`.
     The exported weights are plain transformers modules (the optional SDPA attention only changes the
     arithmetic used in training). Written to a temporary dir and renamed, so a failed export leaves no half model.
+    An existing, non-empty `output_dir` is replaced only with `overwrite`.
     """
-    import shutil
-
     from transformers import AutoTokenizer, ElectraForMaskedLM
 
+    from .train import remove_dead_tmp
+
     output_dir = Path(output_dir)
-    tmp = output_dir.with_name(output_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    check_output_dir(output_dir, overwrite=overwrite)
+    tmp = output_dir.with_name(f".{output_dir.name}.tmp-{os.getpid()}")  # a name no user picks: safe to remove
+    remove_dead_tmp(output_dir.parent, f".{output_dir.name}.tmp-*")
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     last = summary.get("last", {})
     card = {
@@ -73,11 +88,14 @@ def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: U
         "max_seq_length": cfg["corpus"]["max_seq_length"],
         "usage": "spaCy: [components.transformer.model] @architectures = \"electramed.Transformer.v1\", name = \"<this dir>\"",
     }
-    save_model_dir(pretrainer.discriminator.electra, tokenizer, tmp, card=card)
-    generator = ElectraForMaskedLM(pretrainer.generator.config)
-    generator.load_state_dict(pretrainer.generator.state_dict())
-    save_model_dir(generator, tokenizer, tmp / "generator", card={**card, "role": "generator (MLM), tied embeddings"})
-    if output_dir.exists():
-        shutil.rmtree(output_dir)
-    tmp.rename(output_dir)
+    try:
+        save_model_dir(pretrainer.discriminator.electra, tokenizer, tmp, card=card)
+        generator = ElectraForMaskedLM(pretrainer.generator.config)
+        generator.load_state_dict(pretrainer.generator.state_dict())
+        save_model_dir(generator, tokenizer, tmp / "generator", card={**card, "role": "generator (MLM), tied embeddings"})
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        tmp.rename(output_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return output_dir

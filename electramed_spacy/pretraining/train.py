@@ -13,19 +13,22 @@ The same code runs on one CPU, one GPU or many GPUs through Hugging Face Acceler
 `batch_size` is per device and micro-step: a step sees batch_size x processes x
 grad_accum_steps sequences (printed up front). Checkpoints (every `checkpoint_every`
 steps, on SIGINT/SIGTERM and at the end) hold the model, optimizer, step, data position
-and every RNG state; `--resume` continues from the newest one and reproduces the losses of
-an uninterrupted run (tested on CPU; on several GPUs only rank 0's RNG state is kept).
+and every RNG state, as tensors and plain values loaded with `weights_only=True` (a checkpoint
+cannot run code). `--resume` continues from the newest one that loads and reproduces the losses
+of an uninterrupted run, also after a SIGKILL (tested on CPU; on several GPUs only rank 0's RNG
+state is kept).
 """
 import contextlib
 import json
 import os
+import pickle
 import random
 import shutil
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -95,8 +98,12 @@ def check_init_from(init_from: str, vocab_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------- checkpoints
+def checkpoints(output: Path) -> List[Path]:
+    return sorted((output / CHECKPOINTS).glob("step_*"))
+
+
 def latest_checkpoint(output: Path) -> Optional[Path]:
-    done = sorted((output / CHECKPOINTS).glob("step_*")) if (output / CHECKPOINTS).exists() else []
+    done = checkpoints(output)
     return done[-1] if done else None
 
 
@@ -112,14 +119,67 @@ def save_checkpoint(output: Path, state: Dict[str, Any], *, step: int, keep: int
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
-    for old in sorted(root.glob("step_*"))[:-keep] if keep > 0 else []:
+    # newer (broken, skipped on resume) checkpoints never push out the one just written
+    for old in [c for c in checkpoints(output) if c <= final][:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
+def load_state(ckpt: Path) -> Dict[str, Any]:
+    """`weights_only=True`: a checkpoint holds only tensors and plain values, so loading one never runs code."""
+    path = ckpt / "state.pt"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise PretrainError(f"{path}: holds objects other than tensors and plain values; refused, since loading them could run code. Use checkpoints written by `electramed pretrain` only.") from None
+    except Exception as err:  # truncated, empty, missing, not a torch file
+        why = "the file is empty" if path.is_file() and path.stat().st_size == 0 else f"{type(err).__name__}: {str(err).split('. ')[0]}"
+        raise PretrainError(f"{path}: {why}. The checkpoint is broken, e.g. by a full disk or an interrupted copy; delete {ckpt}.") from None
+    if not isinstance(state, dict) or not {"model", "optimizer", "step", "rng", "vocab_sha"} <= state.keys():
+        raise PretrainError(f"{path}: not an `electramed pretrain` checkpoint (needs model, optimizer, step, rng, vocab_sha); delete {ckpt}.")
+    return state
+
+
+def load_newest(output: Path) -> Tuple[Path, Dict[str, Any]]:
+    """The newest checkpoint that loads; broken ones are reported and skipped."""
+    reasons = []
+    for ckpt in reversed(checkpoints(output)):
+        try:
+            state = load_state(ckpt)
+        except PretrainError as err:
+            print(f"skipping checkpoint {err}")
+            reasons.append(str(err))
+            continue
+        print(f"resuming from {ckpt} (step {state['step']})")
+        return ckpt, state
+    if not reasons:
+        raise PretrainError(f"--resume: no checkpoint under {output / CHECKPOINTS}. Run without --resume to start.")
+    raise PretrainError(f"--resume: no checkpoint under {output / CHECKPOINTS} loads (newest: {reasons[0]}) Start again with --overwrite, or set [paths] output to a new directory.")
+
+
+def remove_dead_tmp(folder: Path, pattern: str) -> None:
+    """Remove the temporary dirs `NAME-PID` that a killed process left mid-write (its pid no longer runs)."""
+    for tmp in folder.glob(pattern):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def rng_state(mask_gen: torch.Generator) -> Dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-             "mask": mask_gen.get_state()}
+    """Every RNG state, as tensors and plain values (what `weights_only=True` loads)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": (name, keys.tolist(), pos, has_gauss, gauss),
+             "torch": torch.get_rng_state(), "mask": mask_gen.get_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -127,7 +187,8 @@ def rng_state(mask_gen: torch.Generator) -> Dict[str, Any]:
 
 def set_rng_state(state: Dict[str, Any], mask_gen: torch.Generator) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     mask_gen.set_state(state["mask"])
     if "cuda" in state and torch.cuda.is_available():
@@ -160,7 +221,7 @@ class StopSignal:
 
 
 # ---------------------------------------------------------------- the loop
-RUN_FILES = ("vocab", "shards", CHECKPOINTS, "model", "model.tmp", LOG, "curves.png", "config.cfg")
+RUN_FILES = ("vocab", "shards", CHECKPOINTS, "model", LOG, "curves.png", "config.cfg")
 
 
 def clean_output(output: Path) -> None:
@@ -194,9 +255,8 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
         files = resolve_corpus(paths["corpus"])  # check the input before deleting the old run
         scan_corpus(files, max_line_chars=cfg["corpus"]["max_line_chars"], shard_chars=cfg["corpus"]["shard_chars"])
         clean_output(output)
-    ckpt = latest_checkpoint(output) if resume else None
-    if resume and ckpt is None:
-        raise PretrainError(f"--resume: no checkpoint under {output / CHECKPOINTS}. Run without --resume to start.")
+    remove_dead_tmp(output / CHECKPOINTS, ".tmp-step_*")
+    ckpt, state = load_newest(output) if resume else (None, None)
     if not resume and latest_checkpoint(output) is not None:
         raise PretrainError(f"{output} already holds checkpoints ({latest_checkpoint(output).name}). Use --resume to continue, or set [paths] output to a new directory.")
     precision = t_cfg["precision"]
@@ -207,9 +267,7 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
     with accelerator.main_process_first():  # rank 0 builds vocab and shards; the others then find them done
         data = prepare_data(cfg, progress=progress and accelerator.is_main_process)
     vocab_sha = _fingerprint(data["vocab_dir"] / "tokenizer.json")
-    state = None
-    if ckpt is not None:
-        state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
+    if state is not None:
         if state["vocab_sha"] != vocab_sha:
             raise PretrainError(f"The vocabulary in {data['vocab_dir']} does not match the checkpoint {ckpt} (trained with another vocab.txt or corpus). Resume with the original [paths] vocab/corpus, or start a new [paths] output.")
 
@@ -344,7 +402,7 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
 
             summary["model_dir"] = str(export_pretrainer(
                 accelerator.unwrap_model(model), data["vocab_dir"], output / "model", cfg=cfg, summary=summary,
-                manifest=dataset.manifest))
+                manifest=dataset.manifest, overwrite=True))
             print(f"exported discriminator to {summary['model_dir']} (generator in {summary['model_dir']}/generator)")
     accelerator.wait_for_everyone()
     return summary
@@ -404,18 +462,22 @@ if __name__ == "__main__":
     main()
 
 
-def export_checkpoint(cfg: Dict[str, Any], *, checkpoint: Optional[Path] = None, output: Optional[Path] = None) -> Path:
-    """Export a checkpoint (default: the newest under [paths] output) as the model dir spaCy loads."""
+def export_checkpoint(cfg: Dict[str, Any], *, checkpoint: Optional[Path] = None, output: Optional[Path] = None,
+                      overwrite: bool = False) -> Path:
+    """Export a checkpoint (default: the newest under [paths] output) as the model dir spaCy loads.
+    An existing, non-empty `output` is replaced only with `overwrite`."""
     from transformers import AutoTokenizer
 
-    from .export import export_pretrainer
+    from .export import check_output_dir, export_pretrainer
 
     run = Path(cfg["paths"]["output"])
+    output = Path(output) if output else run / "model"
+    check_output_dir(output, overwrite=overwrite)
     checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(run)
     if checkpoint is None or not (checkpoint / "state.pt").exists():
         raise PretrainError(f"No checkpoint to export under {run / CHECKPOINTS} (or {checkpoint}). Run `electramed pretrain` first.")
     vocab_dir = run / "vocab"
-    state = torch.load(checkpoint / "state.pt", map_location="cpu", weights_only=False)
+    state = load_state(checkpoint)
     if not (vocab_dir / "tokenizer.json").exists() or state["vocab_sha"] != _fingerprint(vocab_dir / "tokenizer.json"):
         raise PretrainError(f"The vocabulary in {vocab_dir} is missing or does not match the checkpoint {checkpoint}.")
     tokenizer = AutoTokenizer.from_pretrained(str(vocab_dir))
@@ -423,7 +485,7 @@ def export_checkpoint(cfg: Dict[str, Any], *, checkpoint: Optional[Path] = None,
     model.load_state_dict(state["model"])
     manifest = json.loads((run / "shards" / "manifest.json").read_text(encoding="utf8"))
     summary = {"step": state["step"], "tokens_seen": state["tokens_seen"], "last": state.get("last", {})}
-    return export_pretrainer(model, vocab_dir, Path(output) if output else run / "model", cfg=cfg, summary=summary, manifest=manifest)
+    return export_pretrainer(model, vocab_dir, output, cfg=cfg, summary=summary, manifest=manifest, overwrite=overwrite)
 
 
 def init_model(cfg: Dict[str, Any], output: Path, *, seed: Optional[int] = None) -> Path:

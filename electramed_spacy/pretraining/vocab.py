@@ -2,11 +2,12 @@
 
 ELECTRAMed used an uncased scientific vocabulary (SciVocab, Beltagy et al. 2019);
 `train_wordpiece` builds the same kind of vocabulary from the user's corpus with
-Hugging Face `tokenizers`, and `load_tokenizer` wraps either as a fast BERT
-tokenizer that `save_pretrained` writes next to the model.
+Hugging Face `tokenizers`, and `load_vocab_file` wraps either as a fast BERT
+tokenizer that `save_pretrained` writes next to the model. The same corpus and
+settings always give the same vocab.txt (see `train_wordpiece`).
 """
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, List, Optional, Union
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -21,19 +22,28 @@ def _normalizer(lowercase: bool):
 
 
 def train_wordpiece(
-    texts: Iterable[str], vocab_size: int, *, lowercase: bool = True, min_frequency: int = 2
+    texts: Callable[[], Iterable[str]], vocab_size: int, *, lowercase: bool = True, min_frequency: int = 2
 ) -> PreTrainedTokenizerFast:
-    """Train a BERT-style WordPiece vocabulary on an iterator of texts."""
+    """Train a BERT-style WordPiece vocabulary on the texts `texts()` yields (read twice).
+
+    `tokenizers` numbers the `##c` pieces in hash-map order and breaks ties between equally
+    frequent merges by id, so one corpus gave different vocabularies from run to run
+    (huggingface/tokenizers#1794). A first pass finds the `##c` pieces; the second gives
+    them fixed, sorted ids by listing them after the special tokens.
+    """
+    pieces = sorted(t for t in _train(texts(), 0, lowercase, min_frequency, SPECIAL_TOKENS) if t.startswith("##"))
+    vocab = _train(texts(), vocab_size, lowercase, min_frequency, SPECIAL_TOKENS + pieces)
+    return _from_tokens(sorted(vocab, key=vocab.get), lowercase=lowercase)
+
+
+def _train(texts: Iterable[str], vocab_size: int, lowercase: bool, min_frequency: int, special: List[str]) -> dict:
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = _normalizer(lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS,
-        continuing_subword_prefix="##", show_progress=False,
-    )
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special,
+                                        continuing_subword_prefix="##", show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
-    return wrap_tokenizer(tok, lowercase=lowercase)
+    return tok.get_vocab(with_added_tokens=True)
 
 
 def wrap_tokenizer(tok: Tokenizer, *, lowercase: bool) -> PreTrainedTokenizerFast:
@@ -59,6 +69,10 @@ def load_vocab_file(path: Union[str, Path], *, lowercase: bool = True) -> PreTra
     missing = [t for t in SPECIAL_TOKENS if t not in tokens]
     if missing:
         raise PretrainError(f"{path}: the vocabulary lacks the special tokens {missing}; a BERT/ELECTRA vocab.txt needs all of {SPECIAL_TOKENS}.")
+    return _from_tokens(tokens, lowercase=lowercase)
+
+
+def _from_tokens(tokens: List[str], *, lowercase: bool) -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
     tok.normalizer = _normalizer(lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -108,7 +122,7 @@ def build_vocab(
             raise PretrainError(f"[paths] vocab = {str(vocab_file)!r} does not exist. Give a vocab.txt (one token per line) or null to train one.")
         tokenizer = load_vocab_file(vocab_file, lowercase=lowercase)
     else:
-        tokenizer = train_wordpiece(iter_corpus_lines(files), size, lowercase=lowercase, min_frequency=min_frequency)
+        tokenizer = train_wordpiece(lambda: iter_corpus_lines(files), size, lowercase=lowercase, min_frequency=min_frequency)
     tokenizer.model_max_length = max_seq_length
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(out_dir))

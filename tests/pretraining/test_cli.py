@@ -39,11 +39,22 @@ def test_vocab_shards_pretrain_export(corpus, tmp_path):
     result, text = run("export", TINY_CFG, *args(corpus, out, **{"training.max_steps": 3}), "--output", tmp_path / "exp")
     assert result.exit_code == 0, text
     assert (tmp_path / "exp" / "generator" / "config.json").exists()
+    # export replaces a non-empty directory only with --overwrite, and deletes nothing it was not given
+    (tmp_path / "exp.tmp").mkdir()
+    (tmp_path / "exp.tmp" / "mine.txt").write_text("keep")
+    result, text = run("export", TINY_CFG, *args(corpus, out), "--output", tmp_path / "exp")
+    assert result.exit_code == 1 and f"{tmp_path / 'exp'} already exists and is not empty: pass --overwrite" in text
+    result, text = run("export", TINY_CFG, *args(corpus, out), "--output", tmp_path / "exp", "--overwrite")
+    assert result.exit_code == 0, text
+    assert (tmp_path / "exp" / "config.json").exists() and (tmp_path / "exp.tmp" / "mine.txt").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "exp", "exp.tmp", "run"]
     # a rerun (as `spacy project run` does after a change) needs --overwrite; the old run is replaced
     result, text = run("pretrain", TINY_CFG, *args(corpus, out, **{"training.max_steps": 2}))
     assert result.exit_code == 1 and "already holds checkpoints" in text
+    (out / "notes.txt").write_text("mine")
     result, text = run("pretrain", TINY_CFG, *args(corpus, out, **{"training.max_steps": 2, "corpus.max_seq_length": 16}), "--overwrite")
     assert result.exit_code == 0, text
+    assert (out / "notes.txt").read_text() == "mine", "--overwrite removes only what a run writes"
     assert json.loads((out / "model" / "electramed_card.json").read_text())["steps"] == 2
 
 
