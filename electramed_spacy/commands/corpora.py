@@ -4,12 +4,19 @@ The DocBin keeps entities (`doc.ents`, with MeSH ids as `kb_id_`), every mention
 (`doc.spans["mentions"]`), sentence starts and, through `store_user_data=True`,
 relations (`doc._.relations`) and `doc._.doc_id`, so `spacy.Corpus.v1` can train
 the ELECTRAMed (arXiv:2104.09585) NER pipeline from it. Every run ends with the
-conversion summary: documents, sentences, entities per label, dropped with reasons.
+conversion summary: documents, sentences, entities per label, dropped with reasons
+(and a warning when it read no document).
+
+`conversion_errors` is the one error path of every converter (`convert`,
+`convert-ddi`, `convert-chemprot`, `convert-bioasq`): bad input ends the command
+with one line naming file:line (JSON formats: the file and the item's JSON path),
+exit code 1 and no traceback, and no output file is written.
 """
 import json
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import spacy
 import typer
@@ -18,8 +25,30 @@ from tqdm import tqdm
 from wasabi import msg
 
 from ..cli import app
-from ..corpora.common import ConversionSummary, CorpusFormatError
+from ..corpora.common import ConversionSummary
 from ..corpora.readers import iter_docs
+
+
+@contextmanager
+def conversion_errors() -> Iterator[None]:
+    """Turn the readers' errors into one `✘ file:line: problem Expected: ...` line on stderr, exit 1.
+
+    CorpusFormatError is bad input; a plain ValueError is an invalid option value
+    (checked by the readers); OSError an unreadable file. Anything else is a bug
+    and keeps its traceback.
+    """
+    try:
+        yield
+    except ValueError as err:  # CorpusFormatError included
+        _fail(str(err))
+    except OSError as err:
+        _fail(f"{err.filename if err.filename is not None else 'input'}: cannot read it ({err.strerror or err}).")
+
+
+def _fail(message: str) -> None:
+    # typer.secho, not msg.fail: wasabi wraps at 80 columns, and one line is what a log grep needs
+    typer.secho(f"✘ {' '.join(message.splitlines())}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
 
 
 class Format(str, Enum):
@@ -66,11 +95,9 @@ def convert_cli(
         fmt.value, input_path, nlp, summary=summary, on_mismatch=on_mismatch.value, sentences=sentences,
         scheme=scheme.value, n_sents=n_sents, discontinuous=discontinuous.value,
     )
-    try:
+    with conversion_errors():
         for doc in tqdm(docs, desc=f"Converting {input_path.name}", unit="doc", leave=False, disable=None):
             docbin.add(doc)
-    except (CorpusFormatError, ValueError) as err:
-        msg.fail(f"Could not convert {input_path}", str(err), exits=1)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     docbin.to_disk(output_path)
     summary.print()

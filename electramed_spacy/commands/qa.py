@@ -14,14 +14,9 @@ import typer
 from wasabi import msg
 
 from ..cli import app
-from ..corpora.bioasq import golden_to_docs, question_key, read_bioasq_golden, read_squad_json
+from ..corpora.bioasq import detect_format, golden_to_docs, question_key, read_bioasq_golden, read_squad_json
 from ..corpora.common import ConversionSummary
-
-
-def _detect_format(path: Path) -> str:
-    with path.open(encoding="utf8") as f:
-        head = f.read(4096)
-    return "golden" if '"questions"' in head and '"data"' not in head else "squad"
+from .corpora import conversion_errors
 
 
 @app.command("convert-bioasq")
@@ -40,20 +35,21 @@ def convert_bioasq(
     import spacy
     from spacy.tokens import DocBin
 
-    fmt = _detect_format(input_path) if fmt == "auto" else fmt
-    if fmt not in ("squad", "golden"):
-        msg.fail(f"--format must be squad, golden or auto; got {fmt!r}", exits=1)
     nlp = spacy.blank(lang)
     summary = ConversionSummary(source=str(input_path))
-    if fmt == "squad":
-        docs = read_squad_json(input_path, nlp.make_doc, summary=summary, on_error=on_error)
-    else:
-        docs = golden_to_docs(input_path, nlp.make_doc, summary=summary, on_error=on_error, unanswerable=unanswerable)
     doc_bin, dev_bin = DocBin(store_user_data=True), DocBin(store_user_data=True)
-    for doc in docs:
-        # split by question, so no question has snippets on both sides
-        held_out = dev_output is not None and _in_dev(question_key(doc), dev_fraction)
-        (dev_bin if held_out else doc_bin).add(doc)
+    with conversion_errors():
+        if fmt not in ("squad", "golden", "auto"):
+            raise ValueError(f"--format must be squad, golden or auto; got {fmt!r}")
+        fmt = detect_format(input_path) if fmt == "auto" else fmt
+        if fmt == "squad":
+            docs = read_squad_json(input_path, nlp.make_doc, summary=summary, on_error=on_error)
+        else:
+            docs = golden_to_docs(input_path, nlp.make_doc, summary=summary, on_error=on_error, unanswerable=unanswerable)
+        for doc in docs:
+            # split by question, so no question has snippets on both sides
+            held_out = dev_output is not None and _in_dev(question_key(doc), dev_fraction)
+            (dev_bin if held_out else doc_bin).add(doc)
     for path, bin_ in ((output_path, doc_bin), (dev_output, dev_bin)):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

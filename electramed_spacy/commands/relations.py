@@ -13,6 +13,7 @@ from wasabi import msg
 
 from ..cli import app
 from ..corpora.common import ConversionSummary
+from .corpora import conversion_errors
 
 
 @app.command("convert-ddi")
@@ -35,8 +36,9 @@ def convert_ddi(
 
     nlp = spacy.blank(lang)
     summary = ConversionSummary(source=", ".join(map(str, inputs)))
-    docs = list(read_ddi(inputs, nlp.make_doc, summary=summary, discontinuous=discontinuous, on_mismatch=on_error))
-    train, dev = split_docs(docs, dev_fraction if dev_output is not None else 0.0, seed)
+    with conversion_errors():
+        docs = list(read_ddi(inputs, nlp.make_doc, summary=summary, discontinuous=discontinuous, on_mismatch=on_error))
+        train, dev = split_docs(docs, dev_fraction if dev_output is not None else 0.0, seed)
     summary.print()
     save_docbin(train, output_path)
     msg.good(f"Wrote {len(train)} documents to {output_path}")
@@ -57,21 +59,19 @@ def convert_chemprot(
     """Convert ChemProt to a DocBin (see electramed_spacy.corpora.chemprot for the two protocols)."""
     import spacy
 
-    from ..corpora.chemprot import read_chemprot_pure, read_chemprot_sentences
+    from ..corpora.chemprot import detect_form, read_chemprot_pure, read_chemprot_sentences
     from ..corpora.common import save_docbin
 
-    if form == "auto":
-        with input_path.open(encoding="utf8") as fh:
-            first = fh.readline()
-        form = "pure" if '"sentences"' in first else "sentences"
-    if form not in ("sentences", "pure"):
-        msg.fail(f"--form must be sentences, pure or auto; got {form!r}", exits=1)
     nlp = spacy.blank(lang)
-    summary = ConversionSummary(source=f"{input_path} ({form} form)")
-    if form == "sentences":
-        docs = list(read_chemprot_sentences(input_path, nlp.make_doc, label_scheme=label_scheme, summary=summary, on_error=on_error))
-    else:
-        docs = list(read_chemprot_pure(input_path, nlp.make_doc, summary=summary))
+    with conversion_errors():
+        if form not in ("sentences", "pure", "auto"):
+            raise ValueError(f"--form must be sentences, pure or auto; got {form!r}")
+        form = detect_form(input_path) if form == "auto" else form
+        summary = ConversionSummary(source=f"{input_path} ({form} form)")
+        if form == "sentences":
+            docs = list(read_chemprot_sentences(input_path, nlp.make_doc, label_scheme=label_scheme, summary=summary, on_error=on_error))
+        else:
+            docs = list(read_chemprot_pure(input_path, nlp.make_doc, summary=summary))
     summary.print()
     save_docbin(docs, output_path)
     msg.good(f"Wrote {len(docs)} documents to {output_path}")

@@ -14,12 +14,12 @@ One Doc per (question, context) pair:
   both live in `doc.user_data`, so they survive `DocBin(store_user_data=True)`;
 - `doc.spans["answers"]` holds the gold answer spans (empty for test files).
 
-Bad input follows the other readers (`common.py`): malformed JSON raises
-CorpusFormatError with file:line; a structurally wrong item raises with its JSON
+Bad input follows the other readers (`common.py`): the file is read with
+`common.read_text` (UTF-8, BOM removed); malformed JSON or an undecodable byte
+raises CorpusFormatError with file:line; a structurally wrong item raises with its JSON
 path (`data[0].paragraphs[12].qas[0]`), or, with `on_error="count"`, is dropped
 and counted in the ConversionSummary. Nothing is dropped silently.
 """
-import json
 import re
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -28,7 +28,7 @@ from spacy.tokens import Doc
 from spacy.training import Corpus
 from spacy.util import registry
 
-from .common import ON_MISMATCH, ConversionSummary, CorpusFormatError, split_at_boundaries
+from .common import ON_MISMATCH, ConversionSummary, CorpusFormatError, parse_json, read_text, split_at_boundaries
 
 ANSWERS_KEY = "answers"
 ANSWER_LABEL = "ANSWER"
@@ -77,13 +77,13 @@ def make_qa_doc(
 
 
 def _load_json(path: Path):
-    try:
-        with path.open(encoding="utf8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise CorpusFormatError(path, err.lineno, f"not valid JSON ({err.msg}, column {err.colno}).", "a JSON file.") from err
-    except UnicodeDecodeError as err:
-        raise CorpusFormatError(path, None, f"not UTF-8 text ({err.reason}).", "a UTF-8 JSON file.") from err
+    return parse_json(read_text(path), path)
+
+
+def detect_format(path: Union[str, Path]) -> str:
+    """"golden" for raw BioASQ JSON (a top-level "questions" list), else "squad"."""
+    data = _load_json(Path(path))
+    return "golden" if isinstance(data, dict) and "questions" in data and "data" not in data else "squad"
 
 
 def _problem(path, where: str, problem: str, expected: str, summary: ConversionSummary, reason: str, on_error: str) -> None:
@@ -136,10 +136,14 @@ def read_squad_json(
                 if not isinstance(question, str) or not question.strip():
                     _problem(path, qwhere, "missing or empty 'question'.", "a non-empty 'question' string", summary, "empty question", on_error)
                     continue
+                answers = qa.get("answers") or []
+                if not isinstance(answers, list):
+                    _problem(path, f"{qwhere}.answers", f"'answers' is a {type(answers).__name__}, not a list.", "an 'answers' list", summary, "malformed answer", on_error)
+                    continue
                 offsets = []
-                for ni, ans in enumerate(qa.get("answers") or []):
+                for ni, ans in enumerate(answers):
                     text, start = (ans.get("text"), ans.get("answer_start")) if isinstance(ans, dict) else (None, None)
-                    if not isinstance(text, str) or not isinstance(start, int):
+                    if not isinstance(text, str) or type(start) is not int:
                         _problem(path, f"{qwhere}.answers[{ni}]", f"answer {ans!r} lacks 'text' or an integer 'answer_start'.", "{\"text\": str, \"answer_start\": int}", summary, "malformed answer", on_error)
                         continue
                     end = start + len(text)
@@ -149,7 +153,7 @@ def read_squad_json(
                     # strip surrounding whitespace so spans start and end on tokens
                     lead = len(text) - len(text.lstrip())
                     offsets.append((start + lead, start + lead + len(text.strip())))
-                had_answers = bool(qa.get("answers"))
+                had_answers = bool(answers)
                 if had_answers and not offsets:
                     summary.drop("pair whose every answer was dropped")
                     continue
@@ -163,11 +167,16 @@ def read_squad_json(
 
 
 def golden_synonyms(exact_answer) -> List[str]:
-    """Flatten a factoid `exact_answer` (list of synonym lists, or list of strings, or a string)."""
+    """Flatten a factoid `exact_answer` (list of synonym lists, or list of strings, or a string).
+
+    A number counts as its text; anything else (null, objects) holds no synonym.
+    """
+    if isinstance(exact_answer, (int, float)) and not isinstance(exact_answer, bool):
+        exact_answer = str(exact_answer)
     if isinstance(exact_answer, str):
         return [exact_answer] if exact_answer.strip() else []
     out: List[str] = []
-    for item in exact_answer or []:
+    for item in exact_answer if isinstance(exact_answer, list) else []:
         out.extend(golden_synonyms(item))
     return out
 
@@ -201,7 +210,11 @@ def read_bioasq_golden(
         if not q["body"].strip():
             _problem(path, where, "empty 'body'.", "a non-empty question body", summary, "empty question", on_error)
             continue
-        snippets = [s.get("text", "") for s in q.get("snippets") or [] if isinstance(s, dict)]
+        # the question still counts for scoring; a malformed snippet only loses its text
+        raw = q.get("snippets") if isinstance(q.get("snippets"), list) else []
+        snippets = [s["text"] for s in raw if isinstance(s, dict) and isinstance(s.get("text"), str)]
+        if len(snippets) < len(raw) or not isinstance(q.get("snippets"), (list, type(None))):
+            summary.drop("snippet without a 'text' string (question kept)")
         out.append({
             "id": q["id"], "index": i, "body": q["body"].strip(), "type": q.get("type"),
             "synonyms": golden_synonyms(q.get("exact_answer")), "snippets": snippets,

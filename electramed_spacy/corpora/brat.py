@@ -3,7 +3,11 @@
 Many biomedical corpora (BioNLP shared tasks, AnatEM, CRAFT exports) ship as brat
 standoff; ELECTRAMed (arXiv:2104.09585) fine-tunes on such NER/RE data after
 conversion. Offsets index the characters of the `.txt` file exactly as stored
-(read with `newline=""`, so `\\r\\n` counts as two characters, as in brat).
+(read with `newline=""`, so `\\r\\n` counts as two characters, as in brat). Both
+files are read through `common.read_text` (UTF-8; an undecodable byte is an error
+naming file:line). A leading byte-order mark is removed from the text; brat
+counts it as a character, so every offset is then shifted back by one, and a
+mention text that starts with the BOM matches (counted as a whitespace/BOM note).
 
 Lines of the `.ann` file:
 
@@ -27,7 +31,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 from spacy.tokens import Doc, Span
 
 from ..relations import Relation, set_relations
-from .common import DOC_ID, ConversionSummary, CorpusFormatError, doc_from_offsets, input_files
+from .common import DOC_ID, ConversionSummary, CorpusFormatError, as_offset, doc_from_offsets, input_files, read_lines, read_text_bom
 from .sentences import set_sentence_starts
 
 DISCONTINUOUS = ("drop", "extent", "fragments")
@@ -40,40 +44,40 @@ def _parse_ann(path: Path) -> Tuple[list, list, Dict[str, int]]:
     """Return (mentions, relations, ignored counts). mentions: (id, label, [(s, e)], text, line)."""
     mentions, relations = [], []
     ignored: Dict[str, int] = {}
-    with path.open(encoding="utf-8", newline="") as f:
-        for n, raw in enumerate(f, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            kind = line[0]
-            if kind in IGNORED:
-                ignored[IGNORED[kind]] = ignored.get(IGNORED[kind], 0) + 1
-                continue
-            cols = line.split("\t")
-            if kind == "T":
-                if len(cols) < 3:
-                    raise CorpusFormatError(path, n, f"text-bound annotation with {len(cols)} tab-separated column(s).", EXPECTED_T)
-                label, _, locs = cols[1].partition(" ")
-                frags = []
-                for frag in locs.split(";"):
-                    parts = frag.split()
-                    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-                        raise CorpusFormatError(path, n, f"offsets {locs!r} of {cols[0]} are not 'start end' integer pairs.", EXPECTED_T)
-                    start, end = int(parts[0]), int(parts[1])
-                    if start >= end:
-                        raise CorpusFormatError(path, n, f"offsets {start}-{end} of {cols[0]} do not increase.", "start < end for every fragment.")
-                    frags.append((start, end))
-                if not label:
-                    raise CorpusFormatError(path, n, f"{cols[0]} has no label.", EXPECTED_T)
-                mentions.append((cols[0], label, frags, cols[2], n))
-            elif kind == "R":
-                fields = cols[1].split() if len(cols) >= 2 else []
-                args = dict(a.split(":", 1) for a in fields[1:] if ":" in a)
-                if len(fields) != 3 or set(args) != {"Arg1", "Arg2"}:
-                    raise CorpusFormatError(path, n, f"relation {cols[0]} has arguments {fields[1:]}.", EXPECTED_R)
-                relations.append((cols[0], fields[0], args["Arg1"], args["Arg2"], n))
-            else:
-                raise CorpusFormatError(path, n, f"unknown annotation line {line[:60]!r}.", "a line starting with T, R, E, A, M, N, # or *.")
+    for n, raw in read_lines(path, newline=""):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        kind = line[0]
+        if kind in IGNORED:
+            ignored[IGNORED[kind]] = ignored.get(IGNORED[kind], 0) + 1
+            continue
+        cols = line.split("\t")
+        if kind == "T":
+            if len(cols) < 3:
+                raise CorpusFormatError(path, n, f"text-bound annotation with {len(cols)} tab-separated column(s).", EXPECTED_T)
+            label, _, locs = cols[1].partition(" ")
+            frags = []
+            for frag in locs.split(";"):
+                parts = frag.split()
+                offsets = [as_offset(p) for p in parts]
+                if len(offsets) != 2 or None in offsets:
+                    raise CorpusFormatError(path, n, f"offsets {locs!r} of {cols[0]} are not 'start end' integer pairs.", EXPECTED_T)
+                start, end = offsets
+                if start >= end:
+                    raise CorpusFormatError(path, n, f"offsets {start}-{end} of {cols[0]} do not increase.", "start < end for every fragment.")
+                frags.append((start, end))
+            if not label:
+                raise CorpusFormatError(path, n, f"{cols[0]} has no label.", EXPECTED_T)
+            mentions.append((cols[0], label, frags, cols[2], n))
+        elif kind == "R":
+            fields = cols[1].split() if len(cols) >= 2 else []
+            args = dict(a.split(":", 1) for a in fields[1:] if ":" in a)
+            if len(fields) != 3 or set(args) != {"Arg1", "Arg2"}:
+                raise CorpusFormatError(path, n, f"relation {cols[0]} has arguments {fields[1:]}.", EXPECTED_R)
+            relations.append((cols[0], fields[0], args["Arg1"], args["Arg2"], n))
+        else:
+            raise CorpusFormatError(path, n, f"unknown annotation line {line[:60]!r}.", "a line starting with T, R, E, A, M, N, # or *.")
     return mentions, relations, ignored
 
 
@@ -95,9 +99,11 @@ def read_brat(
         txt = ann.with_suffix(".txt")
         if not txt.exists():
             raise CorpusFormatError(ann, None, f"no text file {txt.name} next to the annotation file.", "a .txt file with the same name for every .ann file.")
-        with txt.open(encoding="utf-8", newline="") as f:
-            text = f.read()
+        text, bom = read_text_bom(txt, newline="")
         mentions, relations, ignored = _parse_ann(ann)
+        if bom:  # brat counted the BOM; the text no longer holds it
+            summary.notes["text files with a byte-order mark (removed; offsets shifted by one)"] += 1
+            mentions = [(tid, label, [(max(s - 1, 0), e - 1) for s, e in frags], mtext, n) for tid, label, frags, mtext, n in mentions]
         for kind, count in ignored.items():
             summary.drop(f"brat {kind} lines (not converted)", count)
         offsets: List[Tuple[int, int, str]] = []

@@ -24,15 +24,18 @@ groups (data README): ACTIVATOR, INDIRECT-UPREGULATOR, UPREGULATOR -> CPR:3;
 INHIBITOR, INDIRECT-DOWNREGULATOR, DOWNREGULATOR -> CPR:4; AGONIST* -> CPR:5;
 ANTAGONIST -> CPR:6; SUBSTRATE, PRODUCT-OF, SUBSTRATE_PRODUCT-OF -> CPR:9.
 `label_scheme="fine"` keeps the 13 labels.
+
+Both forms are read through `common.read_lines` and `common.parse_json`: UTF-8, a
+leading BOM removed, and every error (bad JSON, bad bytes, wrong field types) a
+CorpusFormatError naming file:line.
 """
-import json
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 
 from ..relations import Relation, set_relations
-from .common import ConversionSummary, CorpusFormatError, doc_from_offsets
+from .common import ON_MISMATCH, ConversionSummary, CorpusFormatError, doc_from_offsets, parse_json, read_lines
 
 CPR_GROUPS: Dict[str, str] = {
     "ACTIVATOR": "CPR:3", "INDIRECT-UPREGULATOR": "CPR:3", "UPREGULATOR": "CPR:3",
@@ -96,19 +99,22 @@ def _map_label(label: object, scheme: str, path: Path, line: int) -> str:
 
 
 def _json_lines(path: Path) -> Iterator[Tuple[int, dict]]:
-    if not path.exists():
-        raise CorpusFormatError(path, None, "does not exist.", "a ChemProt .jsonl/.json file.")
-    with path.open(encoding="utf8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise CorpusFormatError(path, line_no, f"not valid JSON ({err.msg}).", "one JSON object per line.") from err
-            if not isinstance(record, dict):
-                raise CorpusFormatError(path, line_no, f"a JSON {type(record).__name__}, not an object.", "one JSON object per line.")
-            yield line_no, record
+    if not path.is_file():
+        raise CorpusFormatError(path, None, "does not exist or is not a file.", "a ChemProt .jsonl/.json file.")
+    for line_no, line in read_lines(path):
+        if not line.strip():
+            continue
+        record = parse_json(line, path, line_no)
+        if not isinstance(record, dict):
+            raise CorpusFormatError(path, line_no, f"a JSON {type(record).__name__}, not an object.", "one JSON object per line.")
+        yield line_no, record
+
+
+def detect_form(path: Union[str, Path]) -> str:
+    """"pure" when the first record has a "sentences" key, else "sentences" (the two ChemProt forms)."""
+    for _, record in _json_lines(Path(path)):
+        return "pure" if "sentences" in record else "sentences"
+    return "sentences"
 
 
 def read_chemprot_sentences(
@@ -120,6 +126,10 @@ def read_chemprot_sentences(
     on_error="count" drops (and counts) lines whose markers cannot be parsed
     instead of raising.
     """
+    if on_error not in ON_MISMATCH:
+        raise ValueError(f"on_error must be one of {ON_MISMATCH}, got {on_error!r}")
+    if label_scheme not in LABEL_SCHEMES:
+        raise ValueError(f"label_scheme must be one of {LABEL_SCHEMES}, got {label_scheme!r}.")
     path = Path(path)
     summary = summary if summary is not None else ConversionSummary()
     for line_no, record in _json_lines(path):
@@ -162,9 +172,14 @@ def read_chemprot_pure(
         sentences = record["sentences"]
         if not isinstance(sentences, list) or not all(isinstance(s, list) and s for s in sentences):
             raise CorpusFormatError(path, line_no, "'sentences' is not a list of non-empty token lists.", '"sentences": [["tok", ...], ...].')
+        words = [str(t) for s in sentences for t in s]
+        if not all(w.strip() for w in words):
+            raise CorpusFormatError(path, line_no, "'sentences' holds an empty or whitespace-only token.", "tokens with text.")
+        for key in ("ner", "relations"):
+            if not isinstance(record[key], list) or not all(isinstance(s, list) for s in record[key]):
+                raise CorpusFormatError(path, line_no, f"{key!r} is not a list of per-sentence lists.", f'"{key}": [[...], ...], one list per sentence.')
         if len(record["ner"]) != len(sentences) or len(record["relations"]) != len(sentences):
             raise CorpusFormatError(path, line_no, f"{len(sentences)} sentences but {len(record['ner'])} 'ner' and {len(record['relations'])} 'relations' lists.", "one ner and one relations list per sentence.")
-        words = [str(t) for s in sentences for t in s]
         starts_tok, n = [], 0
         for s in sentences:
             starts_tok.append(n)
@@ -181,7 +196,7 @@ def read_chemprot_pure(
         mentions, index = [], {}
         for sent_ner in record["ner"]:
             for item in sent_ner:
-                if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], int) and isinstance(item[1], int)):
+                if not (isinstance(item, list) and len(item) == 3 and all(type(i) is int for i in item[:2])):
                     raise CorpusFormatError(path, line_no, f"entity {item!r} is malformed.", "[start_token, end_token (inclusive), label].")
                 s, e, label = item
                 if not (0 <= s <= e < len(words)):
@@ -196,8 +211,8 @@ def read_chemprot_pure(
         relations = []
         for sent_rels in record["relations"]:
             for item in sent_rels:
-                if not (isinstance(item, list) and len(item) == 5):
-                    raise CorpusFormatError(path, line_no, f"relation {item!r} is malformed.", "[head_start, head_end, tail_start, tail_end, label].")
+                if not (isinstance(item, list) and len(item) == 5 and all(type(i) is int for i in item[:4])):
+                    raise CorpusFormatError(path, line_no, f"relation {item!r} is malformed.", "[head_start, head_end, tail_start, tail_end, label] (integer token offsets).")
                 hs, he, ts, te, label = item
                 if label not in CPR_LABELS:
                     raise CorpusFormatError(path, line_no, f"relation label {label!r} is not evaluated in ChemProt.", f"one of {', '.join(CPR_LABELS)}.")

@@ -11,21 +11,43 @@ mention is ever lost to tokenisation (splits are counted in the summary).
 Overlap policy for `doc.ents` (which cannot overlap): mentions are taken by start,
 longest first; a mention overlapping one already taken is kept only in
 `doc.spans["mentions"]` and counted as `overlap`.
+
+Reading policy, shared by every reader so they fail alike:
+
+* text comes through `read_text` / `read_lines`: UTF-8, a leading byte-order mark
+  (BOM) removed, and an undecodable byte reported as file:line (`CorpusFormatError`);
+  JSON through `parse_json` (file:line for syntax errors);
+* tolerant where safe, strict where not: a mention whose claimed text differs from
+  the document text at its offsets only in whitespace or a BOM is accepted, the
+  span trimmed to the document's non-whitespace text, and counted as a note
+  (`NOTE_WHITESPACE`; the NCBI-disease training file has mention texts with
+  trailing spaces); any other difference is an error (or a counted drop).
 """
+import io
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.tokens import Doc, DocBin, Span
 from wasabi import msg
 
+from ..errors import ElectraMedError
+
 MENTIONS_KEY = "mentions"
 ON_MISMATCH = ("error", "count")
+BOM = "\ufeff"
+NOTE_WHITESPACE = "mention text differs from the document only in whitespace/BOM (span trimmed)"
+EXPECTED_UTF8 = "a UTF-8 text file (re-encode it, e.g. `iconv -f latin1 -t utf-8 in > out`)."
 
 
-class CorpusFormatError(ValueError):
-    """Malformed input: says which file and line, what was found and what was expected."""
+class CorpusFormatError(ElectraMedError):
+    """Malformed input: says which file and line, what was found and what was expected.
+
+    The one error type the corpus readers raise for bad input (a ValueError, via
+    ElectraMedError); invalid options raise a plain ValueError.
+    """
 
     def __init__(self, path: Union[str, Path], line: Optional[int], problem: str, expected: str = ""):
         where = f"{path}:{line}" if line is not None else str(path)
@@ -75,6 +97,92 @@ class ConversionSummary:
         msg.table(rows, aligns=("l", "r"))
         if self.dropped:
             msg.warn(f"{sum(self.dropped.values())} item(s) dropped; reasons above.")
+        if not self.documents:
+            msg.warn(empty_warning(self.source))
+
+    def drops_line(self) -> str:
+        """The drops on one line, most frequent first: 'reason (n), ...'."""
+        return ", ".join(f"{reason} ({n})" for reason, n in self.dropped.most_common())
+
+
+def empty_warning(source: str) -> str:
+    where = source or "the input"
+    return f"0 documents read from {where}: the input is empty or holds nothing in the expected format."
+
+
+def _decode_error(path: Union[str, Path], data: bytes, err: UnicodeDecodeError) -> CorpusFormatError:
+    line = data.count(b"\n", 0, err.start) + 1
+    column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+    return CorpusFormatError(
+        path, line, f"byte 0x{data[err.start]:02x} at column {column} (byte offset {err.start}) is not UTF-8 ({err.reason}).",
+        EXPECTED_UTF8,
+    )
+
+
+def strip_bom(text: str) -> Tuple[str, bool]:
+    """(text without a leading byte-order mark, whether there was one)."""
+    return (text[1:], True) if text.startswith(BOM) else (text, False)
+
+
+def read_text_bom(path: Union[str, Path], *, newline: Optional[str] = None) -> Tuple[str, bool]:
+    """A UTF-8 file's text without its leading BOM, and whether it had one.
+
+    `newline` as in `open()`: None translates `\\r\\n`/`\\r` to `\\n`; "" keeps them
+    (brat counts them in offsets). An undecodable byte is a CorpusFormatError
+    naming file:line and the column.
+    """
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _decode_error(path, data, err) from None
+    if newline is None:
+        text = "".join(io.StringIO(text, newline=None))
+    return strip_bom(text)
+
+
+def read_text(path: Union[str, Path], *, newline: Optional[str] = None) -> str:
+    """`read_text_bom` without the flag: the text every reader works on."""
+    return read_text_bom(path, newline=newline)[0]
+
+
+def read_lines(path: Union[str, Path], *, newline: Optional[str] = None) -> Iterator[Tuple[int, str]]:
+    """(line number from 1, line with its line ending) of a UTF-8 file, BOM removed."""
+    yield from enumerate(io.StringIO(read_text(path, newline=newline), newline=newline), start=1)
+
+
+def parse_json(text: str, path: Union[str, Path], line: Optional[int] = None) -> Any:
+    """json.loads with errors as CorpusFormatError: file:line of the syntax error
+    (`line`: the line of a JSON-lines record, whose errors are reported there)."""
+    expected = "one JSON object per line." if line is not None else "a JSON file."
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        where = line if line is not None else err.lineno
+        raise CorpusFormatError(path, where, f"not valid JSON ({err.msg}, column {err.colno}).", expected) from None
+    except (ValueError, RecursionError) as err:  # e.g. nesting too deep, an integer of 5000 digits
+        raise CorpusFormatError(path, line, f"JSON that cannot be read ({type(err).__name__}: {str(err)[:80]}).", expected) from None
+
+
+def as_offset(value: str, *, signed: bool = False) -> Optional[int]:
+    """The integer in `value` (ASCII digits only, so '²' is not one), else None."""
+    digits = value[1:] if signed and value.startswith("-") else value
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return None
+    return int(value)
+
+
+def _squash(text: str) -> str:
+    return "".join(text.replace(BOM, " ").split())
+
+
+def _trim(text: str, start: int, end: int) -> Tuple[int, int]:
+    """Offsets moved inwards past whitespace and BOMs."""
+    while start < end and (text[start].isspace() or text[start] == BOM):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] == BOM):
+        end -= 1
+    return start, end
 
 
 def split_at_boundaries(doc: Doc, boundaries: Iterable[int]) -> Tuple[Doc, int]:
@@ -126,6 +234,9 @@ def doc_from_offsets(
     surface strings the corpus claims for each mention; a mismatch with
     `text[start:end]` (or offsets outside the text) raises CorpusFormatError
     (`on_mismatch="error"`) or is counted and dropped (`"count"`).
+    A claimed text that differs only in whitespace or a BOM is accepted and
+    counted as `NOTE_WHITESPACE` (see the module docstring); every span is trimmed
+    to the non-whitespace text it covers.
     `mention_where`, when given, names each mention's source ("file:line") for the
     error message; `kb_ids` sets each mention's `span.kb_id_` (e.g. MeSH ids).
     Returns the Doc and, per input mention, its Span (None if dropped).
@@ -137,11 +248,15 @@ def doc_from_offsets(
     for i, (start, end, label) in enumerate(mentions):
         claimed = mention_texts[i] if mention_texts is not None else None
         problem = None
+        trimmed = _trim(text, start, end) if 0 <= start < end <= len(text) else (0, 0)
         if not (0 <= start < end <= len(text)):
             problem = f"mention offsets {start}-{end} ({label}) fall outside the text of length {len(text)}."
         elif claimed is not None and text[start:end] != claimed:
-            problem = f"mention {claimed!r} ({label}) at {start}-{end} does not match the text there: {text[start:end]!r}."
-        elif not text[start:end].strip():
+            if _squash(text[start:end]) != _squash(claimed) or not _squash(claimed):
+                problem = f"mention {claimed!r} ({label}) at {start}-{end} does not match the text there: {text[start:end]!r}."
+            else:
+                summary.notes[NOTE_WHITESPACE] += 1
+        if not problem and trimmed[0] >= trimmed[1]:
             problem = f"mention ({label}) at {start}-{end} covers only whitespace."
         if problem:
             if on_mismatch == "error":
@@ -150,9 +265,7 @@ def doc_from_offsets(
             summary.drop("offset mismatch")
             valid.append(None)
             continue
-        stripped_start = start + (len(text[start:end]) - len(text[start:end].lstrip()))
-        stripped_end = end - (len(text[start:end]) - len(text[start:end].rstrip()))
-        valid.append((stripped_start, stripped_end, label))
+        valid.append((trimmed[0], trimmed[1], label))
     doc = make_doc(text)
     bounds = [b for m in valid if m for b in m[:2]]
     doc, n_splits = split_at_boundaries(doc, bounds)

@@ -19,7 +19,9 @@ only between two adjacent chunks of the same type. Both are decoded by one rule
 
 Docs: `n_sents` consecutive sentences form one Doc (0 = one Doc per `-DOCSTART-`
 section, or per file); sentence starts are set (`token.is_sent_start`), tokens are
-joined by single spaces. Chunks never cross a sentence boundary.
+joined by single spaces. Chunks never cross a sentence boundary. The file is read
+through `common.read_lines` (UTF-8, a leading BOM removed, so it never sticks to
+the first token).
 """
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -27,7 +29,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from .common import DOC_ID, MENTIONS_KEY, ConversionSummary, CorpusFormatError
+from .common import DOC_ID, MENTIONS_KEY, ConversionSummary, CorpusFormatError, read_lines
 
 SCHEMES = ("auto", "iob1", "iob2")
 CONLL_PATTERNS = ("*.tsv", "*.conll", "*.iob", "*.iob2", "*.bio")
@@ -162,38 +164,39 @@ def read_conll(
             sents = []
             yield doc
 
-    with path.open(encoding="utf-8") as f:
-        for n, raw in enumerate(f, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                end_sentence()
-                if n_sents and len(sents) >= n_sents:
-                    yield from flush()
-                continue
-            cols = line.split("\t") if "\t" in line else line.split()
-            if cols[0] == DOCSTART:
-                end_sentence()
+    for n, raw in read_lines(path):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            end_sentence()
+            if n_sents and len(sents) >= n_sents:
                 yield from flush()
-                summary.notes["-DOCSTART- lines"] += 1
-                continue
-            if len(cols) < 2 or not cols[0] or not cols[-1]:
-                raise CorpusFormatError(path, n, f"{len(cols)} column(s) in {line[:60]!r}.", EXPECTED_LINE)
-            token, tag = cols[0].strip(), cols[-1].strip()
-            try:
-                prefix, label = _split_tag(tag)
-            except ValueError:
-                raise CorpusFormatError(path, n, f"tag {tag!r} is not an IOB tag.", EXPECTED_TAG) from None
-            if prefix == "I" and not (tags and tags[-1] != "O" and _split_tag(tags[-1])[1] == label):
-                if scheme == "iob2":
-                    raise CorpusFormatError(
-                        path, n, f"{tag} starts a chunk (previous tag: {tags[-1] if tags else 'sentence start'}).",
-                        f"B-{label} at the start of every chunk under --scheme iob2; use --scheme iob1 or auto for IOB1 files.",
-                    )
-                i_starts += 1
-            sent.append((token, tag))
-            tags.append(tag)
-        end_sentence()
-        yield from flush()
+            continue
+        cols = line.split("\t") if "\t" in line else line.split()
+        if cols[0] == DOCSTART:
+            end_sentence()
+            yield from flush()
+            summary.notes["-DOCSTART- lines"] += 1
+            continue
+        if len(cols) < 2 or not cols[0] or not cols[-1]:
+            raise CorpusFormatError(path, n, f"{len(cols)} column(s) in {line[:60]!r}.", EXPECTED_LINE)
+        token, tag = cols[0].strip(), cols[-1].strip()
+        if not token:
+            raise CorpusFormatError(path, n, f"empty token in {line[:60]!r}.", EXPECTED_LINE)
+        try:
+            prefix, label = _split_tag(tag)
+        except ValueError:
+            raise CorpusFormatError(path, n, f"tag {tag!r} is not an IOB tag.", EXPECTED_TAG) from None
+        if prefix == "I" and not (tags and tags[-1] != "O" and _split_tag(tags[-1])[1] == label):
+            if scheme == "iob2":
+                raise CorpusFormatError(
+                    path, n, f"{tag} starts a chunk (previous tag: {tags[-1] if tags else 'sentence start'}).",
+                    f"B-{label} at the start of every chunk under --scheme iob2; use --scheme iob1 or auto for IOB1 files.",
+                )
+            i_starts += 1
+        sent.append((token, tag))
+        tags.append(tag)
+    end_sentence()
+    yield from flush()
     if scheme == "auto":
         summary.notes[f"scheme detected: {'iob1' if i_starts else 'iob2'}"] += 1
     if i_starts:

@@ -22,6 +22,10 @@ the first fragment, which overlaps no other mention, so the pair survives in
 `doc.ents`; "span" takes the covering span from the first start to the last end
 (often overlapping another mention, which then leaves `doc.ents`); "drop" drops
 the entity and its pairs. Each case is counted in the summary.
+
+Files are parsed as UTF-8 whatever their XML declaration says (the corpus is
+UTF-8; a declared encoding Python cannot decode used to escape as LookupError),
+so a wrong byte is a "not well-formed" error naming file:line.
 """
 import random
 from pathlib import Path
@@ -31,7 +35,7 @@ from xml.parsers import expat
 from spacy.tokens import Doc
 
 from ..relations import Relation, set_relations
-from .common import ConversionSummary, CorpusFormatError, doc_from_offsets
+from .common import ConversionSummary, CorpusFormatError, as_offset, doc_from_offsets
 
 DDI_ENTITY_TYPES = ("drug", "brand", "group", "drug_n")
 DDI_RELATION_TYPES = ("mechanism", "effect", "advise", "int")
@@ -42,7 +46,8 @@ def _parse_xml(path: Path) -> List[Dict]:
     """Sentences of one DDI file, each with its line number, entities and pairs."""
     sentences: List[Dict] = []
     state = {"document": False}
-    parser = expat.ParserCreate()
+    # UTF-8 whatever the file declares (the corpus is UTF-8): a wrong byte is an error with its line
+    parser = expat.ParserCreate("utf-8")
 
     def start(name: str, attrs: Dict[str, str]) -> None:
         line = parser.CurrentLineNumber
@@ -73,10 +78,10 @@ def _parse_offsets(value: Optional[str], path: Path, line: int) -> List[Tuple[in
         raise CorpusFormatError(path, line, "<entity> has no charOffset.", 'charOffset="start-end" (inclusive end), or "a-b;c-d".')
     fragments = []
     for part in value.split(";"):
-        bits = part.strip().split("-")
-        if len(bits) != 2 or not all(b.strip().isdigit() for b in bits):
+        bits = [as_offset(b.strip()) for b in part.strip().split("-")]
+        if len(bits) != 2 or None in bits:
             raise CorpusFormatError(path, line, f"charOffset {value!r} is malformed.", 'charOffset="start-end" (inclusive end), or "a-b;c-d".')
-        start, last = int(bits[0]), int(bits[1])
+        start, last = bits
         if last < start:
             raise CorpusFormatError(path, line, f"charOffset {value!r} ends before it starts.", "start <= end.")
         fragments.append((start, last + 1))

@@ -30,6 +30,15 @@ Relations. CID relations in PubTator are document-level, between *concepts*
 
 Sentences: with `sentences=True` the title is one sentence and the abstract is
 split by `sentences.set_sentence_starts` (never inside a mention).
+
+Line kinds: a line whose second column is an integer is a mention; a relation
+line has a label there (`CID`) and 4 columns, or more when its third column is
+not an integer. Any other annotation line with 5 or more columns is a mention
+with a malformed start offset: an error naming file:line, or with
+`on_mismatch="count"` a counted drop, like every mention whose offsets are not
+an increasing pair of integers. Text follows `common.read_lines` (UTF-8, BOM
+removed); mention texts that differ from the document only in whitespace are
+accepted and noted (`common.NOTE_WHITESPACE`).
 """
 import re
 from pathlib import Path
@@ -38,7 +47,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 from spacy.tokens import Doc, Span
 
 from ..relations import Relation, set_relations
-from .common import DOC_ID, MENTIONS_KEY, ConversionSummary, CorpusFormatError, doc_from_offsets
+from .common import DOC_ID, MENTIONS_KEY, ConversionSummary, CorpusFormatError, as_offset, doc_from_offsets, read_lines
 from .sentences import set_sentence_starts
 
 CONCEPT_RELATIONS = "concept_relations"
@@ -50,6 +59,9 @@ EXPECTED_LINE = (
 )
 NOTE_COMPOSITE = "composite mention texts (PubTator 7th column) not stored"
 NOTE_CONCEPT_ONLY = "concept relations without a mention of both concepts (kept in doc._.concept_relations only)"
+DROP_OFFSETS = "mention with malformed offsets (not an increasing pair of integers)"
+RELATION_LABEL = re.compile(r"[A-Za-z][\w:.\-]*")
+EXPECTED_OFFSETS = "integer character offsets 'PMID<TAB>start<TAB>end<TAB>...' with 0 <= start < end (or on_mismatch='count')."
 
 
 def install_extensions() -> None:
@@ -70,60 +82,77 @@ class _Block:
         self.composite = 0  # mention lines with the 7th column (individual composite texts)
 
 
-def _parse(path: Path) -> Iterator[_Block]:
-    """Yield one _Block per document; raise CorpusFormatError at the first malformed line."""
+def _is_relation(cols: List[str]) -> bool:
+    """'PMID<TAB>CID<TAB>id<TAB>id': a label, then ids (an integer third column means offsets)."""
+    return len(cols) >= 4 and RELATION_LABEL.fullmatch(cols[1]) is not None and (len(cols) == 4 or as_offset(cols[2]) is None)
+
+
+def _parse(path: Path, summary: ConversionSummary, on_mismatch: str) -> Iterator[_Block]:
+    """Yield one _Block per document; raise CorpusFormatError at the first malformed line
+    (a mention's malformed offsets are counted instead when on_mismatch="count")."""
     block: Optional[_Block] = None
-    with path.open(encoding="utf-8") as f:
-        for n, raw in enumerate(f, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
+
+    def bad_offsets(n: int, problem: str) -> None:
+        if on_mismatch == "error":
+            raise CorpusFormatError(path, n, problem, EXPECTED_OFFSETS)
+        summary.drop(DROP_OFFSETS)
+
+    for n, raw in read_lines(path):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            if block is not None:
+                yield block
+                block = None
+            continue
+        if "\t" not in line:
+            m = TEXT_LINE.match(line)
+            if not m:
+                raise CorpusFormatError(path, n, f"unrecognised line {line[:60]!r}.", EXPECTED_LINE)
+            pmid, kind, text = m.groups()
+            if kind not in ("t", "a"):
+                raise CorpusFormatError(path, n, f"unknown text line type {kind!r} for PMID {pmid}.", "'PMID|t|title' or 'PMID|a|abstract'.")
+            if kind == "t":
                 if block is not None:
+                    if block.pmid == pmid:
+                        raise CorpusFormatError(path, n, f"a second title line for PMID {pmid}.", "one title line per document, and a blank line between documents.")
                     yield block
-                    block = None
+                block = _Block(pmid, n)
+                block.title = text
                 continue
-            if "\t" not in line:
-                m = TEXT_LINE.match(line)
-                if not m:
-                    raise CorpusFormatError(path, n, f"unrecognised line {line[:60]!r}.", EXPECTED_LINE)
-                pmid, kind, text = m.groups()
-                if kind not in ("t", "a"):
-                    raise CorpusFormatError(path, n, f"unknown text line type {kind!r} for PMID {pmid}.", "'PMID|t|title' or 'PMID|a|abstract'.")
-                if kind == "t":
-                    if block is not None:
-                        if block.pmid == pmid:
-                            raise CorpusFormatError(path, n, f"a second title line for PMID {pmid}.", "one title line per document, and a blank line between documents.")
-                        yield block
-                    block = _Block(pmid, n)
-                    block.title = text
-                    continue
-                if block is None or block.pmid != pmid:
-                    raise CorpusFormatError(path, n, f"abstract line for PMID {pmid} without its title line.", f"'{pmid}|t|title' right before '{pmid}|a|abstract'.")
-                if block.abstract is not None:
-                    raise CorpusFormatError(path, n, f"a second abstract line for PMID {pmid}.", "one abstract line per document.")
-                block.abstract = text
-                continue
-            cols = line.split("\t")
-            pmid = cols[0]
             if block is None or block.pmid != pmid:
-                where = f"document {block.pmid}" if block is not None else "no document"
-                raise CorpusFormatError(path, n, f"annotation for PMID {pmid} inside {where}.", "annotation lines right after the title/abstract lines of their own PMID.")
-            if len(cols) >= 2 and cols[1].lstrip("-").isdigit():
-                if len(cols) < 5:
-                    raise CorpusFormatError(path, n, f"mention line with {len(cols)} tab-separated columns.", "'PMID<TAB>start<TAB>end<TAB>text<TAB>type[<TAB>ids]' (at least 5 columns).")
-                if not cols[2].lstrip("-").isdigit():
-                    raise CorpusFormatError(path, n, f"mention end offset {cols[2]!r} is not an integer.", "integer character offsets 'start<TAB>end'.")
-                start, end = int(cols[1]), int(cols[2])
-                if not 0 <= start < end:
-                    raise CorpusFormatError(path, n, f"mention offsets {start}-{end} are not an increasing pair of non-negative integers.", "0 <= start < end.")
-                if not cols[4]:
-                    raise CorpusFormatError(path, n, "mention line with an empty type column.", "a mention type such as Chemical or Disease in column 5.")
-                ids = cols[5] if len(cols) > 5 else ""
-                block.mentions.append((start, end, cols[3], cols[4], ids, n))
-                block.composite += len(cols) > 6
-            elif len(cols) >= 4 and cols[1]:
-                block.relations.append((cols[1], cols[2], cols[3], n))
-            else:
-                raise CorpusFormatError(path, n, f"annotation line with {len(cols)} tab-separated columns: {line[:60]!r}.", EXPECTED_LINE)
+                raise CorpusFormatError(path, n, f"abstract line for PMID {pmid} without its title line.", f"'{pmid}|t|title' right before '{pmid}|a|abstract'.")
+            if block.abstract is not None:
+                raise CorpusFormatError(path, n, f"a second abstract line for PMID {pmid}.", "one abstract line per document.")
+            block.abstract = text
+            continue
+        cols = line.split("\t")
+        pmid = cols[0]
+        if block is None or block.pmid != pmid:
+            where = f"document {block.pmid}" if block is not None else "no document"
+            raise CorpusFormatError(path, n, f"annotation for PMID {pmid} inside {where}.", "annotation lines right after the title/abstract lines of their own PMID.")
+        start = as_offset(cols[1], signed=True) if len(cols) >= 2 else None
+        if start is None and _is_relation(cols):
+            block.relations.append((cols[1], cols[2], cols[3], n))
+            continue
+        if start is None and len(cols) < 5:
+            raise CorpusFormatError(path, n, f"annotation line with {len(cols)} tab-separated columns: {line[:60]!r}.", EXPECTED_LINE)
+        if len(cols) < 5:
+            raise CorpusFormatError(path, n, f"mention line with {len(cols)} tab-separated columns.", "'PMID<TAB>start<TAB>end<TAB>text<TAB>type[<TAB>ids]' (at least 5 columns).")
+        if not cols[4]:
+            raise CorpusFormatError(path, n, "mention line with an empty type column.", "a mention type such as Chemical or Disease in column 5.")
+        end = as_offset(cols[2], signed=True)
+        if start is None:
+            bad_offsets(n, f"mention start offset {cols[1]!r} is not an integer (a relation line is 'PMID<TAB>label<TAB>id1<TAB>id2').")
+            continue
+        if end is None:
+            bad_offsets(n, f"mention end offset {cols[2]!r} is not an integer.")
+            continue
+        if not 0 <= start < end:
+            bad_offsets(n, f"mention offsets {start}-{end} are not an increasing pair of non-negative integers.")
+            continue
+        ids = cols[5] if len(cols) > 5 else ""
+        block.mentions.append((start, end, cols[3], cols[4], ids, n))
+        block.composite += len(cols) > 6
     if block is not None:
         yield block
 
@@ -154,7 +183,7 @@ def read_pubtator(
     install_extensions()
     path = Path(path)
     summary = summary if summary is not None else ConversionSummary(source=str(path))
-    for block in _parse(path):
+    for block in _parse(path, summary, on_mismatch):
         text = block.title if not block.abstract else f"{block.title} {block.abstract}"
         doc, spans = doc_from_offsets(
             make_doc, text, [(s, e, t) for s, e, _, t, _, _ in block.mentions],

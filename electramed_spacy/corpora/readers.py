@@ -14,6 +14,10 @@ Each returns a callable `(nlp) -> Iterator[Example]`, where the reference is the
 converted Doc and the predicted Doc is `nlp.make_doc(reference.text)` (as in
 `spacy.Corpus`; spaCy aligns the two tokenisations). Used for the ELECTRAMed
 (arXiv:2104.09585) NER benchmarks.
+
+`spacy train` prints no conversion summary, so at the end of the first full pass
+over the corpus (spaCy's initialisation reads it once) a reader warns once with
+what it dropped and why, and when it read no document at all.
 """
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
@@ -22,9 +26,10 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
+from wasabi import msg
 
 from .brat import DISCONTINUOUS, read_brat
-from .common import ON_MISMATCH, ConversionSummary, input_files
+from .common import ON_MISMATCH, ConversionSummary, empty_warning, input_files
 from .conll import CONLL_PATTERNS, SCHEMES, read_conll
 from .pubtator import PUBTATOR_PATTERNS, read_pubtator
 
@@ -72,6 +77,7 @@ class DocCorpus:
             raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
         self.fmt, self.path, self.limit, self.options = fmt, Path(path), limit, options
         self.summary = ConversionSummary(source=str(path))
+        self.reported = False  # drops are reported once, not on every epoch
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         self.summary = ConversionSummary(source=str(self.path))
@@ -79,6 +85,17 @@ class DocCorpus:
             if self.limit and i >= self.limit:
                 break
             yield Example(nlp.make_doc(ref.text), ref)
+        if not self.reported:
+            self.reported = True
+            self.report()
+
+    def report(self) -> None:
+        """Warn about what reading dropped (and about an empty corpus)."""
+        if self.summary.dropped:
+            n = sum(self.summary.dropped.values())
+            msg.warn(f"{self.fmt} corpus {self.path}: {n} item(s) dropped while reading: {self.summary.drops_line()}")
+        if not self.summary.documents:
+            msg.warn(empty_warning(f"{self.fmt} corpus {self.path}"))
 
 
 def _check(name: str, value: str, allowed) -> None:

@@ -4,7 +4,7 @@ import spacy
 
 from conftest import FIXTURES
 from electramed_spacy.corpora.brat import read_brat
-from electramed_spacy.corpora.common import MENTIONS_KEY, ConversionSummary
+from electramed_spacy.corpora.common import MENTIONS_KEY, NOTE_WHITESPACE, ConversionSummary, CorpusFormatError
 
 BRAT = FIXTURES / "ner" / "brat"
 
@@ -56,3 +56,25 @@ def test_single_ann_file_and_unknown_policy(nlp):
     assert len(docs) == 1
     with pytest.raises(ValueError, match="discontinuous must be one of"):
         _read(nlp, discontinuous="merge")
+
+
+def test_bom_in_text_file_is_removed_and_offsets_stay_right(nlp, tmp_path):
+    """brat counts a leading BOM as a character: the offsets shift back with it, and a
+    mention text that includes it is a BOM-only difference (accepted, noted)."""
+    (tmp_path / "doc.txt").write_bytes(b"\xef\xbb\xbf" + "Metformin lowers glucose.\n".encode())
+    (tmp_path / "doc.ann").write_text("T1\tChemical 0 10\t\ufeffMetformin\nT2\tChemical 18 25\tglucose\n", encoding="utf8")
+    (doc,), summary = _read(nlp, tmp_path)
+    assert doc.text == "Metformin lowers glucose.\n"
+    assert [e.text for e in doc.ents] == ["Metformin", "glucose"]
+    assert summary.notes[NOTE_WHITESPACE] == 1 and not summary.dropped
+
+
+def test_brat_mention_text_with_trailing_whitespace_is_accepted(nlp, tmp_path):
+    (tmp_path / "doc.txt").write_text("Metformin lowers glucose.\n", encoding="utf8")
+    (tmp_path / "doc.ann").write_text("T1\tChemical 0 10\tMetformin \nT2\tChemical 17 24\tglucose  \n", encoding="utf8")
+    (doc,), summary = _read(nlp, tmp_path)
+    assert [e.text for e in doc.ents] == ["Metformin", "glucose"]
+    assert summary.notes[NOTE_WHITESPACE] == 1  # T1 matches exactly (its offsets cover the space)
+    (tmp_path / "doc.ann").write_text("T1\tChemical 0 10\tMetformine\n", encoding="utf8")
+    with pytest.raises(CorpusFormatError, match=r"doc\.ann:1: mention 'Metformine'"):
+        _read(nlp, tmp_path)

@@ -24,6 +24,14 @@ def _read(path, **kwargs):
     return list(read_conll(path, VOCAB, summary=summary, **kwargs)), summary
 
 
+def test_leading_bom_is_not_part_of_the_first_token(tmp_path):
+    path = tmp_path / "bom.tsv"
+    path.write_bytes(b"\xef\xbb\xbf" + "Aspirin\tB-Chemical\nworks\tO\n".encode())
+    (doc,), _ = _read(path)
+    assert [t.text for t in doc] == ["Aspirin", "works"]
+    assert [(e.text, e.label_) for e in doc.ents] == [("Aspirin", "Chemical")]
+
+
 def test_iob2_tab_separated():
     docs, summary = _read(IOB2_FILE, n_sents=2)
     assert [len(list(d.sents)) for d in docs] == [2, 1]

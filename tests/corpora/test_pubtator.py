@@ -4,7 +4,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from conftest import FIXTURES
-from electramed_spacy.corpora.common import MENTIONS_KEY, ConversionSummary, CorpusFormatError
+from electramed_spacy.corpora.common import MENTIONS_KEY, NOTE_WHITESPACE, ConversionSummary, CorpusFormatError
 from electramed_spacy.corpora.pubtator import NOTE_COMPOSITE, NOTE_CONCEPT_ONLY, read_pubtator
 from electramed_spacy.corpora.sentences import NOTE_SUPPRESSED
 
@@ -122,3 +122,39 @@ def test_docbin_round_trip_keeps_ids_relations_sentences(nlp):
         assert [(r.head.start, r.tail.start, r.label) for r in a._.relations] == [(r.head.start, r.tail.start, r.label) for r in b._.relations]
         assert [list(r) for r in a._.concept_relations] == [list(r) for r in b._.concept_relations]
         assert a._.doc_id == b._.doc_id
+
+
+def test_leading_bom_is_stripped(nlp, tmp_path):
+    """A BOM made the first PMID '\\ufeff7', so its own mention lines 'belonged to another document'."""
+    path = tmp_path / "bom.PubTator.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + "7|t|Aspirin and stroke.\n7|a|Rare.\n7\t0\t7\tAspirin\tChemical\tD001241\n".encode())
+    docs, _ = _read(nlp, path)
+    assert docs[0]._.doc_id == "7" and [e.text for e in docs[0].ents] == ["Aspirin"]
+    assert docs[0].text.startswith("Aspirin")
+
+
+WS_TEXT = "7|t|Aspirin and  stroke.\n7|a|Rare.\n"
+
+
+@pytest.mark.parametrize("line,span", [
+    # NCBI-disease style: the mention column carries trailing whitespace the text does not
+    ("7\t0\t7\tAspirin \tChemical\tD1\n", "Aspirin"),
+    # offsets that take in the following space; the mention column does not
+    ("7\t0\t8\tAspirin\tChemical\tD1\n", "Aspirin"),
+    ("7\t12\t19\tstroke\tDisease\tD2\n", "stroke"),
+    # whitespace inside differs: "and  stroke" in the text, "and stroke" in the column
+    ("7\t8\t19\tand stroke\tDisease\tD2\n", "and  stroke"),
+])
+def test_mention_text_differing_only_in_whitespace_is_accepted_and_noted(nlp, tmp_path, line, span):
+    path = tmp_path / "ws.PubTator.txt"
+    path.write_text(WS_TEXT + line)
+    docs, summary = _read(nlp, path)
+    assert [s.text for s in docs[0].spans[MENTIONS_KEY]] == [span]
+    assert summary.notes[NOTE_WHITESPACE] == 1 and not summary.dropped
+
+
+def test_mention_text_differing_in_more_than_whitespace_stays_an_error(nlp, tmp_path):
+    path = tmp_path / "ws.PubTator.txt"
+    path.write_text(WS_TEXT + "7\t0\t8\tAspirin a\tChemical\tD1\n")
+    with pytest.raises(CorpusFormatError, match=r"ws\.PubTator\.txt:3: mention 'Aspirin a' \(Chemical\) at 0-8 does not match"):
+        _read(nlp, path)

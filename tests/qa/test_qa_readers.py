@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from electramed_spacy.cli import app
 from electramed_spacy.corpora.bioasq import (
-    golden_synonyms, golden_to_docs, question_key, read_bioasq_golden, read_squad_json,
+    detect_format, golden_synonyms, golden_to_docs, question_key, read_bioasq_golden, read_squad_json,
 )
 from electramed_spacy.corpora.common import ConversionSummary, CorpusFormatError
 
@@ -82,6 +82,9 @@ def test_invalid_json_reports_file_and_line(nlp, tmp_path):
         (_squad(question="  "), r"data\[0\]\.paragraphs\[0\]\.qas\[0\]: missing or empty 'question'", "empty question"),
         (_squad(answers=[{"text": "Clonidine", "answer_start": 0}]), r"answers\[0\]: answer 'Clonidine' at 0 does not match", "answer offset mismatch"),
         (_squad(answers=[{"text": "Naloxone"}]), r"answers\[0\]: answer .* lacks 'text' or an integer 'answer_start'", "malformed answer"),
+        # used to escape as TypeError (iterating an int)
+        (_squad(answers=5), r"qas\[0\]\.answers: 'answers' is a int, not a list", "malformed answer"),
+        (_squad(answers=[{"text": "Naloxone", "answer_start": 0.0}]), r"lacks 'text' or an integer 'answer_start'", "malformed answer"),
     ],
 )
 def test_bad_items_raise_with_json_path_or_are_counted(nlp, tmp_path, obj, problem, reason):
@@ -134,6 +137,32 @@ def test_golden_bad_input(tmp_path):
     summary = ConversionSummary()
     assert read_bioasq_golden(_write(tmp_path, bad), summary=summary, on_error="count") == []
     assert summary.dropped["question without id/body"] == 1
+
+
+def test_golden_odd_field_types_are_read_or_counted(nlp, tmp_path):
+    """A number as exact answer is its text; malformed snippets are counted, the question kept
+    (it still counts when scoring); these used to escape as TypeError/AttributeError."""
+    golden = {"questions": [
+        {"id": "a", "body": "How many?", "type": "factoid", "exact_answer": [[5]], "snippets": [{"text": "There are 5 of them."}, "text", {"text": 7}]},
+        {"id": "b", "body": "Which?", "type": "factoid", "exact_answer": 3.5, "snippets": 9},
+        {"id": "c", "body": "What?", "type": "factoid", "exact_answer": {"x": 1}},
+    ]}
+    path = _write(tmp_path, golden)
+    summary = ConversionSummary()
+    questions = read_bioasq_golden(path, summary=summary)
+    assert [(q["id"], q["synonyms"], q["snippets"]) for q in questions] == [
+        ("a", ["5"], ["There are 5 of them."]), ("b", ["3.5"], []), ("c", [], [])]
+    assert summary.dropped["snippet without a 'text' string (question kept)"] == 2
+    (doc,) = golden_to_docs(path, nlp.make_doc)
+    assert [s.text for s in doc.spans["answers"]] == ["5"]
+
+
+def test_bom_json_and_format_detection(nlp, tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(_squad()).encode())
+    (doc,) = read_squad_json(path, nlp.make_doc)
+    assert doc.spans["answers"][0].text == "Naloxone"
+    assert detect_format(path) == "squad" and detect_format(GOLDEN) == "golden"
 
 
 def test_convert_command_with_dev_split(tmp_path):

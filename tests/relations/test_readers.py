@@ -114,6 +114,18 @@ def test_ddi_counted_drops_and_missing_inputs(tmp_path):
         read_ddi_file(no_doc, NLP.make_doc)
 
 
+def test_ddi_is_read_as_utf8_whatever_it_declares(tmp_path):
+    """An unknown or multi-byte encoding declaration escaped as LookupError/ValueError."""
+    for declared in ("UTF-215", "UTF-16"):
+        path = tmp_path / "x.xml"
+        path.write_text(f'<?xml version="1.0" encoding="{declared}"?>\n<document id="d">\n{SENT}{E0}</sentence></document>\n', encoding="utf8")
+        doc = read_ddi_file(path, NLP.make_doc)
+        assert [e.text for e in doc.ents] == ["Aspirin"]
+    path.write_bytes(b'<document id="d">\n<sentence id="s" text="caf\xe9"/>\n</document>\n')
+    with pytest.raises(CorpusFormatError, match=r"x\.xml:2: not well-formed XML"):
+        read_ddi_file(path, NLP.make_doc)
+
+
 def test_split_docs_is_seeded():
     docs = [NLP.make_doc(f"doc {i}") for i in range(20)]
     train, dev = split_docs(docs, 0.1, seed=0)
@@ -173,6 +185,17 @@ def test_chemprot_sentences_counted_drop(tmp_path):
         list(read_chemprot_sentences(tmp_path / "nope.jsonl", NLP.make_doc))
 
 
+def test_chemprot_sentences_bom_and_bad_options(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"text": "<< A >> binds [[ B ]].", "label": "AGONIST"}\n')
+    (doc,) = read_chemprot_sentences(path, NLP.make_doc)
+    assert rel_tuples(doc) == [("A", "B", "CPR:5")]
+    with pytest.raises(ValueError, match="on_error must be one of"):
+        list(read_chemprot_sentences(path, NLP.make_doc, on_error="ignore"))
+    with pytest.raises(ValueError, match="label_scheme must be one of"):
+        list(read_chemprot_sentences(path, NLP.make_doc, label_scheme="coarse"))
+
+
 def test_chemprot_pure_fixture():
     summary = ConversionSummary()
     (doc,) = list(read_chemprot_pure(RE_FIXTURES / "chemprot" / "pure_sample.json", NLP.make_doc, summary=summary))
@@ -191,6 +214,11 @@ def test_chemprot_pure_fixture():
     ({"sentences": [["A"]], "ner": [[[0, "GENE"]]], "relations": [[]]}, "is malformed"),
     ({"sentences": [["A", "B"]], "ner": [[[0, 0, "CHEMICAL"], [1, 1, "GENE"]]], "relations": [[[0, 0, 1, 1, "CPR:1"]]]}, "label 'CPR:1' is not evaluated"),
     ({"sentences": [["A", "B"]], "ner": [[]], "relations": [[[0, 0]]]}, "relation [0, 0] is malformed"),
+    # wrong field types used to escape as TypeError tracebacks
+    ({"sentences": [["A"]], "ner": 5, "relations": [[]]}, "'ner' is not a list of per-sentence lists"),
+    ({"sentences": [["A"]], "ner": [[]], "relations": "x"}, "'relations' is not a list of per-sentence lists"),
+    ({"sentences": [["A", "B"]], "ner": [[[0, 0, "CHEMICAL"]]], "relations": [[[[0], 0, 1, 1, "CPR:4"]]]}, "is malformed"),
+    ({"sentences": [["A", " "]], "ner": [[]], "relations": [[]]}, "empty or whitespace-only token"),
 ])
 def test_chemprot_pure_bad_input(tmp_path, record, message):
     path = tmp_path / "bad.json"
