@@ -7,6 +7,11 @@ every context wordpiece a start and an end logit; `[CLS]` stands for "no answer"
 Contexts longer than `max_length` are cut into windows that overlap by `overlap`
 wordpieces, so an answer cut by one window's edge lies whole in the next.
 
+Work per Doc is bounded: windows of `max_length` wordpieces (their number grows
+linearly with the context), questions cut to `max_question_tokens` wordpieces, and
+`decode_windows` tries `N_BEST` starts and ends per window and keeps a bounded pool
+of candidate answers.
+
 The thinc Model takes a batch of Docs (the context is `doc.text`, the question
 `doc._.question`) and returns a `QAOutput` of per-window logits plus the
 wordpiece-to-character offsets needed to turn them into Spans. The PyTorch module
@@ -32,6 +37,8 @@ from .transformer import ELECTRAMED_HUB_ID, _describe_source
 
 # large negative logit for positions that can never be an answer (question, [SEP], padding)
 MASKED_LOGIT = -1e4
+# start and end positions tried per window when decoding (BERT's SQuAD n_best_size)
+N_BEST = 20
 
 E_LOAD = (
     "[QA001] Could not load the QA encoder from {name!r}. Tried: {tried}. Cause: {cause}. Fix: point "
@@ -155,7 +162,9 @@ def encode_windows(tokenizer, docs: Sequence[Doc], *, max_length: int, overlap: 
             status.append("empty context")
         else:
             status.append("ok")
-            questions.append(truncate_question(tokenizer, question.strip(), max_question_tokens))
+            # the question is model input only: a lone surrogate (which the tokenizer rejects) becomes "?"
+            question = question.strip().encode("utf-8", "replace").decode("utf-8")
+            questions.append(truncate_question(tokenizer, question, max_question_tokens))
             contexts.append(doc.text)
             kept.append(i)
     if not kept:
@@ -199,14 +208,18 @@ def window_targets(output: QAOutput, gold: Sequence[Sequence[Tuple[int, int]]]) 
 
 
 def decode_windows(
-    output: QAOutput, i: int, *, top_k: int, max_answer_tokens: int, n_best: int = 20,
+    output: QAOutput, i: int, *, top_k: int, max_answer_tokens: int, n_best: int = N_BEST,
 ) -> Tuple[List[Tuple[int, int, float]], Optional[float]]:
     """Best answer candidates of Doc i over all its windows.
 
     Returns ([(start_char, end_char, logit score)] best first, at most `top_k * 4`
     so that callers can drop duplicates, and the null score: the lowest [CLS]
     score over the windows, as in SQuAD 2.0 BERT). Null is None for a Doc without windows.
+    Bounded work: `n_best` ** 2 (start, end) pairs per window, answers of at most
+    `max_answer_tokens` wordpieces, and a pool of candidates pruned to the best
+    `top_k * 4`, so memory does not grow with the number of windows.
     """
+    keep = max(top_k * 4, top_k)
     best: Dict[Tuple[int, int], float] = {}
     null: Optional[float] = None
     for w in output.windows_of(i):
@@ -224,7 +237,10 @@ def decode_windows(
                 score = float(start[s] + end[e])
                 if score > best.get(key, -numpy.inf):
                     best[key] = score
-    ranked = sorted(best.items(), key=lambda kv: -kv[1])[: max(top_k * 4, top_k)]
+        if len(best) > 4 * keep:
+            # a pruned span scored below the kept ones, so it can never make the final list
+            best = dict(sorted(best.items(), key=lambda kv: -kv[1])[:keep])
+    ranked = sorted(best.items(), key=lambda kv: -kv[1])[:keep]
     return [(s, e, score) for (s, e), score in ranked], null
 
 

@@ -5,9 +5,10 @@ DDI-2013 and ChemProt relation classification. Here the same task is a pipe head
 on the shared encoder (a `TransformerListener`), built from small registered
 pieces in the manner of explosion/projects `tutorials/rel_component`:
 
-- `electramed.relation_candidates.v1` (spacy.registry.misc): which entity pairs of
+- `electramed.relation_candidates.v2` (spacy.registry.misc): which entity pairs of
   a Doc are scored (same sentence and/or maximum token distance, allowed
-  head/tail type pairs, directed or symmetric).
+  head/tail type pairs, directed or symmetric), with a distance limit for Docs
+  without sentences and a cap on pairs per Doc (v1: the same without limits).
 - `electramed.RelationModel.v2` (spacy.registry.architectures): token vectors ->
   one vector per candidate pair -> hidden layer -> softmax over
   `[no-relation] + labels`.
@@ -26,15 +27,88 @@ segments of the token vectors:
   when the two entities are adjacent). The default: on DDI-2013 (MiniLM-L6, 400
   steps) dev micro-F1 49.94 against 29.19 for "mean" (README, Relation extraction).
 """
+import warnings
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from spacy.tokens import Doc
+import numpy
+from spacy.tokens import Doc, Span
 from spacy.util import registry
 from thinc.api import Dropout, Maxout, Model, Relu, Softmax, chain
 from thinc.types import Floats2d
 
 Pair = Tuple[int, int, int, int]  # head start, head end, tail start, tail end (token offsets)
 PAIR_REPRESENTATIONS = ("mean", "mean_product", "start", "mean_context")
+W_MAX_PAIRS = (
+    "[components.<relation pipe>.candidates] max_pairs={max_pairs} reached in a {n_tokens}-token Doc: pairs "
+    "with a head from token {token} on are not scored. Raise max_pairs or split the text into smaller Docs."
+)
+
+
+@registry.misc("electramed.relation_candidates.v2")
+def configure_relation_candidates_v2(
+    same_sentence: bool = True,
+    max_distance: int = 0,
+    type_pairs: Optional[List[List[str]]] = None,
+    symmetric: bool = True,
+    max_distance_without_sentences: int = 100,
+    max_pairs: int = 5000,
+) -> Callable[[Doc], List[Pair]]:
+    """Entity pairs of `doc.ents` to classify, with bounded work per Doc.
+
+    same_sentence: only pairs inside one sentence (used when the Doc has sentence
+        boundaries; without them the whole Doc counts as one sentence).
+    max_distance: if > 0, only pairs whose starts are at most this many tokens apart.
+    type_pairs: allowed [head_label, tail_label] pairs, e.g. [["CHEMICAL", "GENE"]];
+        None or [] allows all. With symmetric=True a pair matches in either order.
+    symmetric: True -> one candidate per unordered pair, head = the entity that comes
+        first in the text (DDI-2013 convention); False -> both orders are candidates.
+    max_distance_without_sentences: the token distance limit (as max_distance; the smaller
+        one wins) for Docs whose pairs are not limited to sentences (no sentence boundaries,
+        or same_sentence=false). Without it, pairs grow with the square of the length.
+        0 = no limit. Default 100.
+    max_pairs: at most this many candidates per Doc, in text order; the rest are dropped
+        with a warning (a safety net for very long sentences). 0 = no limit. Default 5000.
+    """
+    limits = {"max_distance": max_distance, "max_distance_without_sentences": max_distance_without_sentences, "max_pairs": max_pairs}
+    for key, value in limits.items():
+        if value < 0:
+            raise ValueError(f"[components.<relation pipe>.candidates] {key} must be >= 0 (0 = no limit), got {value}.")
+    allowed = None
+    if type_pairs:
+        for tp in type_pairs:
+            if len(tp) != 2:
+                raise ValueError(f"[components.<relation pipe>.candidates] type_pairs must be [head_label, tail_label] pairs, got {tp!r}.")
+        allowed = {tuple(tp) for tp in type_pairs}
+
+    def keep(h: Span, t: Span) -> bool:
+        return allowed is None or (h.label_, t.label_) in allowed or (symmetric and (t.label_, h.label_) in allowed)
+
+    def get_candidates(doc: Doc) -> List[Pair]:
+        ents = sorted(doc.ents, key=lambda e: (e.start, e.end))
+        sent_id = None
+        limit = max_distance
+        if same_sentence and doc.has_annotation("SENT_START"):
+            sent_id = numpy.cumsum(doc.to_array("SENT_START") == 1)  # (n_tokens,) sentence number
+        elif max_distance_without_sentences:
+            limit = min(limit, max_distance_without_sentences) if limit else max_distance_without_sentences
+        pairs: List[Pair] = []
+        # ents are sorted, so the first b too far away (or in a later sentence) ends a's pairs
+        for i, a in enumerate(ents):
+            for j in range(i + 1, len(ents)):
+                b = ents[j]
+                if (limit and b.start - a.start > limit) or (sent_id is not None and sent_id[b.start] != sent_id[a.start]):
+                    break
+                for h, t in ([(a, b)] if symmetric else [(a, b), (b, a)]):
+                    if not keep(h, t):
+                        continue
+                    if max_pairs and len(pairs) == max_pairs:
+                        warnings.warn(W_MAX_PAIRS.format(max_pairs=max_pairs, token=h.start, n_tokens=len(doc)))
+                        return pairs
+                    pairs.append((h.start, h.end, t.start, t.end))
+        return pairs
+
+    get_candidates.symmetric = symmetric  # type: ignore[attr-defined]
+    return get_candidates
 
 
 @registry.misc("electramed.relation_candidates.v1")
@@ -44,51 +118,11 @@ def configure_relation_candidates(
     type_pairs: Optional[List[List[str]]] = None,
     symmetric: bool = True,
 ) -> Callable[[Doc], List[Pair]]:
-    """Entity pairs of `doc.ents` to classify.
-
-    same_sentence: only pairs inside one sentence (used when the Doc has sentence
-        boundaries; without them the whole Doc counts as one sentence).
-    max_distance: if > 0, only pairs whose starts are at most this many tokens apart.
-    type_pairs: allowed [head_label, tail_label] pairs, e.g. [["CHEMICAL", "GENE"]];
-        None or [] allows all. With symmetric=True a pair matches in either order.
-    symmetric: True -> one candidate per unordered pair, head = the entity that comes
-        first in the text (DDI-2013 convention); False -> both orders are candidates.
-    """
-    if max_distance < 0:
-        raise ValueError(f"[components.<relation pipe>.candidates] max_distance must be >= 0 (0 = no limit), got {max_distance}.")
-    allowed = None
-    if type_pairs:
-        for tp in type_pairs:
-            if len(tp) != 2:
-                raise ValueError(f"[components.<relation pipe>.candidates] type_pairs must be [head_label, tail_label] pairs, got {tp!r}.")
-        allowed = {tuple(tp) for tp in type_pairs}
-
-    def get_candidates(doc: Doc) -> List[Pair]:
-        ents = sorted(doc.ents, key=lambda e: (e.start, e.end))
-        use_sents = same_sentence and doc.has_annotation("SENT_START")
-        sent_of = {}
-        if use_sents:
-            for k, sent in enumerate(doc.sents):
-                for ent in ents:
-                    if sent.start <= ent.start < sent.end:
-                        sent_of[ent.start] = k
-        pairs: List[Pair] = []
-        for i, a in enumerate(ents):
-            for b in ents[i + 1:]:
-                if use_sents and sent_of.get(a.start) != sent_of.get(b.start):
-                    continue
-                if max_distance and b.start - a.start > max_distance:
-                    continue
-                orders = [(a, b)] if symmetric else [(a, b), (b, a)]
-                for h, t in orders:
-                    if allowed is not None and (h.label_, t.label_) not in allowed:
-                        if not (symmetric and (t.label_, h.label_) in allowed):
-                            continue
-                    pairs.append((h.start, h.end, t.start, t.end))
-        return pairs
-
-    get_candidates.symmetric = symmetric  # type: ignore[attr-defined]
-    return get_candidates
+    """v2 without its limits, kept so that saved pipelines load: on a Doc without sentence
+    boundaries the pairs grow with the square of its length. Use v2."""
+    return configure_relation_candidates_v2(
+        same_sentence, max_distance, type_pairs, symmetric, max_distance_without_sentences=0, max_pairs=0,
+    )
 
 
 def _segments(pair: Pair, representation: str) -> List[Tuple[int, int]]:
@@ -133,14 +167,35 @@ def _pair_init(model: Model, X=None, Y=None) -> Model:
     return model
 
 
-def _pooling_matrix(ops, pairs: Sequence[Pair], n_tokens: int, representation: str):
-    """(n_pairs * n_segments, n_tokens) weights whose product with the token vectors gives segment means."""
+def _segment_array(pairs: Sequence[Pair], representation: str) -> numpy.ndarray:
+    """(n_pairs * n_segments, 2) token ranges [start, end) to pool, pair by pair."""
     segs = [seg for pair in pairs for seg in _segments(pair, representation)]
-    W = ops.alloc2f(len(segs), n_tokens)
-    for row, (s, e) in enumerate(segs):
-        if e > s:
-            W[row, s:e] = 1.0 / (e - s)
-    return W
+    return numpy.asarray(segs, dtype="i").reshape((-1, 2))
+
+
+def _segment_means(ops, tv, segs):
+    """(n_segs, width) means of tv[s:e] (zeros where s == e), from prefix sums in float64.
+
+    Memory is O(n_tokens + n_segs); a dense (n_segs, n_tokens) pooling matrix grows with
+    pairs times tokens (3.5 GB for a 2,000-token Doc without sentences).
+    """
+    xp = ops.xp
+    csum = xp.zeros((tv.shape[0] + 1, tv.shape[1]), dtype="float64")
+    csum[1:] = xp.cumsum(tv, axis=0, dtype="float64")
+    s, e = segs[:, 0], segs[:, 1]
+    return ops.asarray2f((csum[e] - csum[s]) / xp.maximum(e - s, 1)[:, None])
+
+
+def _backprop_segment_means(ops, d_means, segs, n_tokens: int):
+    """(n_tokens, width) gradient of `_segment_means`: each segment's gradient / its length is
+    added over [s, e) through a difference array."""
+    xp = ops.xp
+    s, e = segs[:, 0], segs[:, 1]
+    g = d_means.astype("float64") / xp.maximum(e - s, 1)[:, None]
+    diff = xp.zeros((n_tokens + 1, d_means.shape[1]), dtype="float64")
+    ops.scatter_add(diff, s, g)
+    ops.scatter_add(diff, e, -g)
+    return ops.asarray2f(xp.cumsum(diff[:-1], axis=0))
 
 
 def _pair_forward(model: Model, X, is_train: bool):
@@ -149,14 +204,15 @@ def _pair_forward(model: Model, X, is_train: bool):
     tok2vec = model.get_ref("tok2vec")
     ops = model.ops
     tokvecs, bp_tokvecs = tok2vec(docs, is_train)
-    width = tokvecs[0].shape[1] if len(tokvecs) else (model.get_dim("nO") // model.attrs["n_blocks"])
+    # an empty Doc's token vectors are (0, 0): take the width from a non-empty one
+    widths = [tv.shape[1] for tv in tokvecs if tv.size]
+    width = widths[0] if widths else model.get_dim("nO") // model.attrs["n_blocks"]
     # pooled segments per pair; mean_product pools 2 and multiplies them into a third block
     n_pool = 2 if representation == "mean_product" else model.attrs["n_blocks"]
-    mats, pooled = [], []
-    for pairs, tv in zip(candidates, tokvecs):
-        W = _pooling_matrix(ops, pairs, tv.shape[0], representation if representation != "mean_product" else "mean")
-        mats.append(W)
-        pooled.append(ops.gemm(W, tv) if len(pairs) else ops.alloc2f(0, width))  # (n_pairs * n_pool, width)
+    seg_representation = representation if representation != "mean_product" else "mean"
+    all_segs = [ops.asarray(_segment_array(pairs, seg_representation)) for pairs in candidates]
+    # (n_pairs * n_pool, width)
+    pooled = [_segment_means(ops, tv, segs) if len(segs) else ops.alloc2f(0, width) for segs, tv in zip(all_segs, tokvecs)]
     P = ops.xp.concatenate(pooled, axis=0) if pooled else ops.alloc2f(0, width)
     P = P.reshape((-1, n_pool, width))  # (n_pairs, n_pool, width)
     if representation == "mean_product":
@@ -175,9 +231,9 @@ def _pair_forward(model: Model, X, is_train: bool):
         dP = dP.reshape((-1, width))
         d_tokvecs = []
         row = 0
-        for W, tv in zip(mats, tokvecs):
-            n = W.shape[0]
-            d_tokvecs.append(ops.gemm(W, ops.asarray2f(dP[row:row + n]), trans1=True) if n else ops.alloc2f(*tv.shape))
+        for segs, tv in zip(all_segs, tokvecs):
+            n = segs.shape[0]
+            d_tokvecs.append(_backprop_segment_means(ops, dP[row:row + n], segs, tv.shape[0]) if n else ops.alloc2f(*tv.shape))
             row += n
         return bp_tokvecs(d_tokvecs)
 

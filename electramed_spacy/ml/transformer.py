@@ -89,12 +89,36 @@ def _with_autocast(model: Model, dtype_name: str) -> Model:
     return model
 
 
+def _with_wordpiece_limit(model: Model) -> Model:
+    """Cap the tokenizer's `model_max_length` at the encoder's `max_position_embeddings`.
+
+    spacy-transformers cuts every window to `model_max_length` wordpieces, but a checkpoint
+    saved without that setting (the tokenizer then allows ~1e30) let a window of long
+    words overflow the position embeddings (RuntimeError in the embedding layer).
+    """
+    inner_forward = model._func
+
+    def forward(model: Model, docs, is_train: bool):
+        max_positions = getattr(model.transformer.config, "max_position_embeddings", None)
+        if max_positions and model.tokenizer.model_max_length > max_positions:
+            model.tokenizer.model_max_length = max_positions
+        return inner_forward(model, docs, is_train)
+
+    model._func = forward
+    return model
+
+
 @registry.misc("electramed.strided_spans.v1")
 def configure_strided_spans(window: int = 128, stride: int = 96) -> Callable[[List[Doc]], List[List[Span]]]:
     """Overlapping windows of `window` spaCy tokens, `stride` apart.
 
     Same as `spacy-transformers.strided_spans.v1`, but validated, and the last
     window always reaches the end of the Doc, so no token is left without a vector.
+    An empty Doc gets no window. Work per Doc is bounded by these limits: at most
+    `window` tokens per window, 1 + ceil((n_tokens - window) / stride) windows (linear
+    in the Doc's length), and at most the encoder's `max_position_embeddings`
+    wordpieces per window (wordpieces past that are cut, as spacy-transformers does;
+    their tokens keep the vectors of the overlapping windows, if any).
     """
     if window <= 0 or stride <= 0 or stride > window:
         raise ElectraMedError(Errors.E002.format(window=window, stride=stride))
@@ -104,7 +128,7 @@ def configure_strided_spans(window: int = 128, stride: int = 96) -> Callable[[Li
         for doc in docs:
             doc_spans = []
             start = 0
-            while True:
+            while len(doc):  # spacy-transformers cannot align an empty span (E1002)
                 end = min(len(doc), start + window)
                 doc_spans.append(doc[start:end])
                 if end >= len(doc):
@@ -147,7 +171,7 @@ def build_electramed_transformer(
         mixed_precision=mixed_precision,
         grad_scaler_config=grad_scaler_config or {},
     )
-    model = _with_clear_load_errors(model)
+    model = _with_wordpiece_limit(_with_clear_load_errors(model))
     model.attrs["replace_listener_cfg"] = _replace_listener_cfg
     return _with_autocast(model, autocast) if autocast else model
 

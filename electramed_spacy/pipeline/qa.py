@@ -54,6 +54,10 @@ Design decisions, and why:
 - **Long contexts** are split into windows of `max_length` wordpieces that overlap
   by `overlap`; candidate answers are pooled over windows (best score per
   character span), so an answer cut by one window's edge is found in the next.
+  Work per Doc is bounded: the number of windows grows linearly with the context,
+  each answer is at most `max_answer_tokens` wordpieces, decoding tries
+  `qa_model.N_BEST` (20) starts and ends per window and keeps a pool of at most
+  16 * `top_k` candidate spans, whatever the number of windows.
 - **No answer**: the [CLS] score (lowest over the windows, as in SQuAD 2.0 BERT).
   When `no_answer = true` and it beats the best span, the answer group is empty
   with status "no answer". For BioASQ factoid scoring set `no_answer = false`:
@@ -61,8 +65,11 @@ Design decisions, and why:
 - **Bad input never raises inside `nlp.pipe`**: a Doc without a question, or with
   an empty context, gets an empty answer group and the status says why; a
   question longer than `max_question_tokens` wordpieces is cut to that length
-  (BERT's max_query_length); a non-English context is not detected, it simply
-  gets (poor) answers. `ask` raises a clear error for an empty question or text.
+  (BERT's max_query_length), a lone surrogate in it is read as "?"; a
+  non-English context is not detected, it simply gets (poor) answers. `ask`
+  raises a clear error for an empty question or text. A context that is not valid
+  Unicode (a lone surrogate) fails in spaCy's tokenizer, before the pipe; with
+  `electramed.Tokenizer.v1` that is ElectraMedError [TOK001].
 """
 from itertools import islice
 from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple

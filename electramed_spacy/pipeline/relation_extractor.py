@@ -54,11 +54,13 @@ upstream = "*"
 @layers = "reduce_mean.v1"
 """
 DEFAULT_CANDIDATES = {
-    "@misc": "electramed.relation_candidates.v1",
+    "@misc": "electramed.relation_candidates.v2",
     "same_sentence": True,
     "max_distance": 0,
     "type_pairs": None,
     "symmetric": True,
+    "max_distance_without_sentences": 100,
+    "max_pairs": 5000,
 }
 
 
@@ -136,7 +138,9 @@ def make_relation_extractor(
     """Relation extractor over `doc.ents`.
 
     model: `electramed.RelationModel.v2` (or any model (docs, candidates) -> probabilities).
-    candidates: pair generator, e.g. `electramed.relation_candidates.v1`.
+    candidates: pair generator, e.g. `electramed.relation_candidates.v2`, whose
+        max_distance_without_sentences (100) and max_pairs (5000) bound the pairs, and
+        so the work and memory, per Doc.
     no_relation_label: name of the explicit no-relation class (never written to the Doc).
     threshold: a positive label is written only if its probability is >= threshold
         (0.0 = plain argmax).

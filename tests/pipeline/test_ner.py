@@ -53,6 +53,22 @@ def test_ner_overfits_and_round_trips(tiny_electra, tmp_path):
     assert set(scores["ents_per_type"]) == {"Chemical", "Disease"}
 
 
+def test_mixed_empty_and_whitespace_batches(tiny_electra):
+    """nlp.pipe and nlp.evaluate on batches mixing empty, whitespace and real texts (issue 10, D3)."""
+    nlp = _nlp_from_config(tiny_electra)
+    examples = _examples(nlp)
+    nlp.initialize(get_examples=lambda: examples)
+    texts = ["", TRAIN[0][0], "   ", TRAIN[1][0]]
+    docs = list(nlp.pipe(texts, batch_size=4))
+    assert [d.text for d in docs] == texts
+    assert [len(d.ents) for d in (docs[0], docs[2])] == [0, 0]
+    for text in texts:
+        nlp(text)
+    blank = [Example(nlp.make_doc(t), doc_from_offsets(nlp.make_doc, t, [])[0]) for t in ("", "   ")]
+    scores = nlp.evaluate([blank[0], examples[0], blank[1], examples[1]], batch_size=4)
+    assert "ents_f" in scores
+
+
 def test_training_configs_are_complete():
     """Every training config passes spaCy's config validation (what `spacy debug config` checks)."""
     from spacy.cli.debug_config import debug_config

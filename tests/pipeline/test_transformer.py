@@ -1,4 +1,7 @@
 """electramed.Transformer.v1: loading by path, lowercasing, strided windows, clear errors."""
+import json
+import shutil
+
 import pytest
 import spacy
 
@@ -34,8 +37,35 @@ def test_strided_spans_cover_the_doc_to_the_end():
     doc = nlp.make_doc(" ".join(str(i) for i in range(23)))
     spans = configure_strided_spans(window=10, stride=7)([doc])[0]
     assert [(s.start, s.end) for s in spans] == [(0, 10), (7, 17), (14, 23)]
-    empty = configure_strided_spans(window=10, stride=7)([nlp.make_doc("")])[0]
-    assert [(s.start, s.end) for s in empty] == [(0, 0)]
+    # an empty Doc gets no window: spacy-transformers cannot align an empty span (E1002)
+    assert configure_strided_spans(window=10, stride=7)([nlp.make_doc("")]) == [[]]
+
+
+def test_batches_mixing_empty_and_non_empty_texts(tiny_electra):
+    """An empty text next to non-empty ones used to crash the whole batch ([E1002] Span index out of range)."""
+    nlp = _nlp_with(tiny_electra)
+    nlp.initialize()
+    texts = ["", "Cisplatin induced nephrotoxicity.", "   ", "Aspirin"]
+    docs = list(nlp.pipe(texts, batch_size=4))
+    assert [d.text for d in docs] == texts
+    assert len(docs[0]._.trf_data.tensors) == 0
+    for doc in (docs[1], docs[3]):
+        assert len(doc._.trf_data.tensors[0]) == 1  # one window
+        assert all(doc._.trf_data.align[i].data.size > 0 for i in range(len(doc)))  # every token has wordpieces
+
+
+def test_window_longer_than_the_position_embeddings(tiny_electra, tmp_path):
+    """A checkpoint whose tokenizer sets no model_max_length: a window of long words has more
+    wordpieces than the 512 positions; they are cut instead of crashing the embedding layer."""
+    model_dir = tmp_path / "no_max_length"
+    shutil.copytree(tiny_electra, model_dir)
+    config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    config.pop("model_max_length", None)
+    (model_dir / "tokenizer_config.json").write_text(json.dumps(config))
+    nlp = _nlp_with(model_dir)
+    nlp.initialize()
+    doc = nlp(" ".join(["aspirinwarfarinlithiumcisplatin"] * 200))  # ~16 wordpieces per token
+    assert doc._.trf_data.wordpieces.input_ids.shape == (2, 512)
 
 
 @pytest.mark.parametrize("window,stride", [(0, 1), (10, 0), (10, 11)])

@@ -2,6 +2,7 @@
 import json
 import re
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import numpy
@@ -193,14 +194,36 @@ def test_bad_input_never_crashes_nlp_pipe(trained):
         qa_doc(nlp, TRAIN[0][0], "   "),              # whitespace context
         qa_doc(nlp, TRAIN[0][0], "纳洛酮逆转可乐定的降压作用。"),  # non-English context
         qa_doc(nlp, long_question, SHORT),            # question longer than the window
+        qa_doc(nlp, "What reverses \ud800?", SHORT),  # lone surrogate: the fast tokenizer raised TypeError
         qa_doc(nlp, TRAIN[0][0], SHORT),
     ]
     done = list(nlp.pipe(docs, batch_size=3))
     status = [d.spans["answers"].attrs["status"] for d in done]
     assert status[:4] == ["empty question", "empty question", "empty context", "empty context"]
     assert all(len(d.spans["answers"]) == 0 for d in done[:4])
-    assert status[4:] == ["ok", "ok", "ok"]
+    assert status[4:] == ["ok", "ok", "ok", "ok"]
+    assert len(done[-2].spans["answers"]) == 5
     assert done[-1].spans["answers"][0].text == "Naloxone"
+
+
+def test_decoding_memory_does_not_grow_with_windows():
+    """decode_windows prunes its candidate pool (at most 16 * top_k spans kept between windows)
+    without changing the answers: same result as decoding with a pool too large to prune."""
+    rng = numpy.random.default_rng(0)
+    n_windows, length = 300, 24
+    offsets = numpy.tile(numpy.arange(length, dtype="i")[:, None] * 2 + [0, 1], (n_windows, 1, 1))
+    offsets += (numpy.arange(n_windows, dtype="i") * 16)[:, None, None]
+    offsets[:, :4] = -1  # [CLS] and question
+    start, end = rng.normal(size=(2, n_windows, length)).astype("f")
+    output = QAOutput(1, numpy.zeros((n_windows,), dtype="i"), offsets, start, end, ["ok"])
+    tracemalloc.start()
+    pruned, null = decode_windows(output, 0, top_k=5, max_answer_tokens=10)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    unpruned, null2 = decode_windows(output, 0, top_k=10 ** 6, max_answer_tokens=10)
+    assert len(unpruned) > 16 * 5 * 10 and null == null2
+    assert pruned == unpruned[:20]
+    assert peak < 1e6  # the unpruned pool of this context alone holds ~30,000 spans
 
 
 def test_ask_helpers(trained):

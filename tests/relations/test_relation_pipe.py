@@ -6,7 +6,9 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from electramed_spacy.ml.relation_model import PAIR_REPRESENTATIONS, configure_relation_candidates
+from electramed_spacy.ml.relation_model import (
+    PAIR_REPRESENTATIONS, configure_relation_candidates, configure_relation_candidates_v2,
+)
 from electramed_spacy.pipeline.relation_extractor import copy_gold_entities, create_gold_entity_corpus
 
 from re_helpers import TRAIN_DATA, make_gold, rel_tuples, tiny_nlp
@@ -118,6 +120,23 @@ def test_zero_and_one_entity_and_empty_batch(tiny_electra):
     assert rel.update([Example(empty, empty)]) == {"relation_extractor": 0.0}
 
 
+def test_mixed_empty_and_whitespace_batches(tiny_electra):
+    """nlp.pipe and nlp.evaluate on batches mixing empty, whitespace and real Docs (issue 10, D3):
+    the transformer crashed on the empty Doc ([E1002]) and the pair features on its (0, 0) vectors."""
+    fix_random_seed(0)
+    nlp = tiny_nlp(tiny_electra)
+    nlp.initialize(lambda: _examples(nlp))
+    rel = nlp.get_pipe("relation_extractor")
+    rel.model.get_ref("output_layer").set_param("b", numpy.asarray([-1.0, 1.0, 1.0, 1.0], dtype="f"))  # predict relations
+    real = [eg.predicted for eg in _gold_input(nlp)][:2]
+    docs = list(nlp.pipe([nlp.make_doc(""), real[0], nlp.make_doc("   "), real[1]], batch_size=4))
+    assert [len(d._.relations) for d in docs] == [0, 1, 0, 1]
+    blank = [Example(nlp.make_doc(t), make_gold(nlp, t, [], [])) for t in ("", "   ")]
+    gold = _gold_input(nlp)
+    scores = nlp.evaluate([blank[0], gold[0], blank[1], gold[1]], batch_size=4)
+    assert SCORE_KEYS <= set(scores)
+
+
 def test_predict_does_not_mutate(tiny_electra):
     nlp = tiny_nlp(tiny_electra)
     nlp.initialize(lambda: _examples(nlp))
@@ -131,7 +150,8 @@ def test_predict_does_not_mutate(tiny_electra):
 def test_long_document_beyond_window(tiny_electra):
     """A Doc longer than the transformer window (32 tokens here): every candidate gets a score."""
     fix_random_seed(0)
-    nlp = tiny_nlp(tiny_electra, window=32, stride=24)
+    # the entities are ~150 tokens apart in a Doc without sentences: lift that distance limit
+    nlp = tiny_nlp(tiny_electra, window=32, stride=24, candidates={"max_distance_without_sentences": 0})
     nlp.initialize(lambda: _examples(nlp))
     filler = " ".join(["the patients were monitored closely"] * 30)
     text = f"Ketoconazole increases {filler} and midazolam levels rise with {filler} aspirin use."
@@ -185,7 +205,8 @@ def test_initialize_with_given_labels(tiny_electra):
     assert nlp3.get_pipe("relation_extractor").classes == ["NONE", "int", "effect"]
 
 
-def test_candidates_options():
+@pytest.mark.parametrize("configure", [configure_relation_candidates, configure_relation_candidates_v2])
+def test_candidates_options(configure):
     nlp = spacy.blank("en")
     text = "Aspirin and warfarin interact. Lithium with EGFR and gefitinib."
     doc = nlp.make_doc(text)
@@ -194,19 +215,86 @@ def test_candidates_options():
     for token in doc:
         token.is_sent_start = token.i == 0 or doc[token.i - 1].text == "."
     texts = lambda pairs: [(doc[a:b].text, doc[c:d].text) for a, b, c, d in pairs]  # noqa: E731
-    same = configure_relation_candidates()(doc)
+    same = configure()(doc)
     assert texts(same) == [("Aspirin", "warfarin"), ("Lithium", "EGFR"), ("Lithium", "gefitinib"), ("EGFR", "gefitinib")]
-    assert len(configure_relation_candidates(same_sentence=False)(doc)) == 10
-    assert texts(configure_relation_candidates(same_sentence=False, max_distance=2)(doc)) == [("Aspirin", "warfarin"), ("Lithium", "EGFR"), ("EGFR", "gefitinib")]
-    directed = configure_relation_candidates(type_pairs=[["CHEMICAL", "GENE"]], symmetric=False)
+    assert len(configure(same_sentence=False)(doc)) == 10
+    assert texts(configure(same_sentence=False, max_distance=2)(doc)) == [("Aspirin", "warfarin"), ("Lithium", "EGFR"), ("EGFR", "gefitinib")]
+    directed = configure(type_pairs=[["CHEMICAL", "GENE"]], symmetric=False)
     assert texts(directed(doc)) == [("Lithium", "EGFR"), ("gefitinib", "EGFR")]
-    assert configure_relation_candidates(symmetric=False).symmetric is False
-    sym = configure_relation_candidates(type_pairs=[["CHEMICAL", "GENE"]], symmetric=True)
+    assert configure(symmetric=False).symmetric is False
+    sym = configure(type_pairs=[["CHEMICAL", "GENE"]], symmetric=True)
     assert texts(sym(doc)) == [("Lithium", "EGFR"), ("EGFR", "gefitinib")]
     with pytest.raises(ValueError, match="max_distance must be >= 0"):
-        configure_relation_candidates(max_distance=-1)
+        configure(max_distance=-1)
     with pytest.raises(ValueError, match=r"\[head_label, tail_label\]"):
-        configure_relation_candidates(type_pairs=[["CHEMICAL"]])
+        configure(type_pairs=[["CHEMICAL"]])
+
+
+def _dense_doc(nlp, n_tokens: int) -> Doc:
+    """n_tokens tokens, an entity on every 4th, no sentence boundaries (e.g. text without a sentencizer)."""
+    words = ["aspirin", "and", "the", "warfarin"] * (n_tokens // 4)
+    return Doc(nlp.vocab, words=words, ents=["B-drug" if i % 4 == 0 else "O" for i in range(len(words))])
+
+
+def test_candidates_without_sentences_are_bounded():
+    """Issue 10, D4: on a Doc without sentence boundaries v1 pairs every entity with every other
+    (quadratic: 3.5 GB at 2,000 tokens); v2 limits the distance and caps the pairs."""
+    nlp = spacy.blank("en")
+    doc = _dense_doc(nlp, 2000)  # 500 entities
+    assert not doc.has_annotation("SENT_START")
+    assert len(configure_relation_candidates()(doc)) == 500 * 499 // 2
+    near = configure_relation_candidates_v2(max_pairs=0)
+    pairs = near(doc)
+    assert pairs and all(ts - hs <= 100 for hs, _, ts, _ in pairs)
+    assert len(pairs) == sum(min(25, 499 - i) for i in range(500))  # 25 entities within 100 tokens
+    assert len(near(_dense_doc(nlp, 20000))) <= 25 * 5000  # linear in length: at most 25 per entity
+    assert len(configure_relation_candidates_v2(max_distance=8, max_pairs=0)(doc)) == 2 * 500 - 3  # the smaller limit
+    with pytest.warns(UserWarning, match=r"max_pairs=5000 reached in a 20000-token Doc: pairs with a head from token \d+ on"):
+        assert len(configure_relation_candidates_v2()(_dense_doc(nlp, 20000))) == 5000
+    for key in ("max_distance_without_sentences", "max_pairs"):
+        with pytest.raises(ValueError, match=f"{key} must be >= 0"):
+            configure_relation_candidates_v2(**{key: -1})
+
+
+def test_default_candidates_are_v2_and_v1_pipelines_load(tiny_electra, tmp_path):
+    """New pipes (factory default, configs/rel.cfg, configs/ner_rel.cfg) use the bounded v2;
+    a pipeline saved with v1 candidates still loads and keeps v1."""
+    from pathlib import Path
+
+    from spacy.util import load_config
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    for name in ("rel.cfg", "ner_rel.cfg"):
+        candidates = load_config(configs / name)["components"]["relation_extractor"]["candidates"]
+        assert candidates["@misc"] == "electramed.relation_candidates.v2"
+        assert (candidates["max_distance_without_sentences"], candidates["max_pairs"]) == (100, 5000)
+    assert tiny_nlp(tiny_electra).get_pipe_config("relation_extractor")["candidates"]["@misc"] == "electramed.relation_candidates.v2"
+    nlp = tiny_nlp(tiny_electra, candidates={"@misc": "electramed.relation_candidates.v1"})
+    nlp.initialize(lambda: _examples(nlp))
+    nlp.to_disk(tmp_path / "v1")
+    nlp2 = spacy.load(tmp_path / "v1")
+    assert nlp2.get_pipe_config("relation_extractor")["candidates"]["@misc"] == "electramed.relation_candidates.v1"
+    assert len(nlp2.get_pipe("relation_extractor").get_candidates(_dense_doc(nlp2, 400))) == 100 * 99 // 2
+
+
+def test_relation_memory_grows_linearly_with_doc_length(tiny_electra):
+    """Pair features pool with prefix sums: memory O(tokens + pairs), where the dense pooling matrix
+    was O(tokens * pairs). Measured with tracemalloc (numpy reports its buffers to it)."""
+    import tracemalloc
+
+    nlp = tiny_nlp(tiny_electra, candidates={"max_pairs": 0})
+    nlp.initialize(lambda: _examples(nlp))
+    rel = nlp.get_pipe("relation_extractor")
+    peaks = []
+    for n_tokens in (600, 6000):
+        doc = nlp.get_pipe("transformer")(_dense_doc(nlp, n_tokens))
+        tracemalloc.start()
+        candidates, scores = rel.predict([doc])
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert scores.shape == (len(candidates[0]), 4) and numpy.isfinite(scores).all()
+    assert peaks[0] < 16e6  # a dense (pairs * 3, tokens) float32 matrix alone is 3,500 * 3 * 600 * 4 = 25 MB
+    assert peaks[1] < 15 * peaks[0]
 
 
 def test_gold_entity_corpus_copies_ents_and_sentences(tmp_path):
