@@ -65,12 +65,18 @@ def pretrain_cli(
     ctx: typer.Context, config: Path = CONFIG_ARG,
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint under paths.output"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over: remove an earlier run's vocab, shards, checkpoints, model"),
+    resume_or_start: bool = typer.Option(False, "--resume-or-start", help="Resume when paths.output holds a checkpoint, start otherwise: one command for every session of a long run"),
 ):
     """ELECTRA pre-training (vocab -> shards -> train -> export to OUTPUT/model). Ctrl-C checkpoints and stops."""
-    from ..pretraining.train import pretrain
+    from ..pretraining.train import latest_checkpoint, pretrain
 
     try:
         cfg = _load(config, ctx)
+        if resume_or_start and (resume or overwrite):
+            raise PretrainError("--resume-or-start decides by itself whether to resume: drop --resume / --overwrite.")
+        if resume_or_start:
+            resume = latest_checkpoint(Path(cfg["paths"]["output"])) is not None
+            msg.info(f"{'Resuming' if resume else 'Starting'} {cfg['paths']['output']}")
         summary = pretrain(cfg, resume=resume, overwrite=overwrite)
     except PretrainError as err:
         _fail(err)

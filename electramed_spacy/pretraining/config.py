@@ -50,6 +50,7 @@ SCHEMA: Dict[str, Dict[str, Tuple]] = {
         "generator_layers": (int, type(None)),  # null = same depth as the discriminator (ELECTRA)
         "sdpa_attention": (bool,),      # fused attention kernel; the exported weights are unchanged
         "init_from": (str, type(None)), # BERT/ELECTRA dir for continued (domain-adaptive) pre-training
+        "generator_init": (str,),       # "random", or "lower_layers": copy the init_from encoder's first generator_layers layers
     },
     "objective": {
         "mask_prob": NUM,               # share of non-special tokens selected
@@ -87,6 +88,7 @@ CHOICES = {
     ("corpus", "format"): ("sentences", "raw"),
     ("objective", "sampling"): ("gumbel", "multinomial"),
     ("training", "precision"): ("bf16", "fp16", "fp32"),
+    ("model", "generator_init"): ("random", "lower_layers"),
 }
 
 
@@ -188,6 +190,9 @@ def validate(cfg: Dict[str, Any], *, source: str = "<config>") -> Dict[str, Dict
     model = out["model"]
     if model["hidden_size"] % model["num_attention_heads"]:
         raise PretrainError(f"{source}: [model] hidden_size {model['hidden_size']} is not a multiple of num_attention_heads {model['num_attention_heads']}.")
+    if model["generator_init"] == "lower_layers" and not (model["init_from"] and model["generator_size"] == 1 and model["generator_layers"]):
+        raise PretrainError(f"{source}: [model] generator_init = \"lower_layers\" copies the first generator_layers layers of init_from, "
+                            f"so it needs init_from, generator_size = 1.0 and generator_layers set (got {model['init_from']!r}, {model['generator_size']}, {model['generator_layers']}).")
     if out["corpus"]["max_seq_length"] > model["max_position_embeddings"]:
         raise PretrainError(f"{source}: [corpus] max_seq_length {out['corpus']['max_seq_length']} exceeds [model] max_position_embeddings {model['max_position_embeddings']}.")
     return out

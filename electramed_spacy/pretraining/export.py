@@ -34,6 +34,11 @@ def save_model_dir(model, tokenizer, output_dir: Union[str, Path], *, card: Dict
     model.save_pretrained(output_dir, safe_serialization=True)
     tokenizer.model_max_length = model.config.max_position_embeddings
     tokenizer.save_pretrained(output_dir)
+    return write_card(output_dir, card)
+
+
+def write_card(output_dir: Path, card: Dict[str, Any]) -> Path:
+    """The model card, as README.md (for people) and electramed_card.json (for tools that add to it)."""
     lines = ["# ELECTRA encoder exported by electramed-spacy", ""]
     lines += [f"- **{k}**: {v}" for k, v in card.items()]
     (output_dir / "README.md").write_text("\n".join(lines) + "\n", encoding="utf8")
@@ -76,6 +81,7 @@ def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: U
         or f"WordPiece trained on the corpus, {len(tokenizer)} tokens",
         "lowercase": cfg["corpus"]["lowercase"],
         "init_from": cfg["model"]["init_from"] or "random",
+        "generator_init": cfg["model"]["generator_init"],
         "steps": summary["step"],
         "tokens_seen": summary["tokens_seen"],
         "final_gen_loss": last.get("gen_loss"),

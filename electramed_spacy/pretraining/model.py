@@ -169,7 +169,27 @@ def load_init_from(model_cfg: Dict[str, Any], *, vocab_size: int) -> Tuple[Elect
         gen = ElectraForMaskedLM.from_pretrained(str(path / "generator"))
     else:
         gen = ElectraForMaskedLM(generator_config(disc_config, model_cfg["generator_size"], model_cfg["generator_layers"]))
+        if model_cfg["generator_init"] == "lower_layers":
+            copy_lower_layers(disc, gen)
     return disc, gen
+
+
+def copy_lower_layers(disc: ElectraForPreTraining, gen: ElectraForMaskedLM) -> None:
+    """Warm-start a full-width generator of k layers with the discriminator's first k layers.
+
+    A random generator fed to a pre-trained discriminator replaces tokens with noise that is
+    trivially detected, and the discriminator's early gradients teach it nothing useful while the
+    generator learns token frequencies. Started from the checkpoint's lower layers (embeddings
+    are shared anyway), the generator only has to learn its output head (dense + LayerNorm; the
+    softmax is tied to the word embeddings) to produce plausible replacements within a few hundred
+    steps. The copies are independent parameters: the two halves diverge from there.
+    """
+    layers = gen.electra.encoder.layer
+    if gen.config.hidden_size != disc.config.hidden_size or len(layers) > len(disc.electra.encoder.layer):
+        raise PretrainError(f"generator_init = lower_layers needs a full-width generator no deeper than the discriminator "
+                            f"(generator {gen.config.hidden_size} x {len(layers)}, discriminator {disc.config.hidden_size} x {len(disc.electra.encoder.layer)}).")
+    for gen_layer, disc_layer in zip(layers, disc.electra.encoder.layer):
+        gen_layer.load_state_dict(disc_layer.state_dict())
 
 
 def param_groups(model: nn.Module, weight_decay: float):

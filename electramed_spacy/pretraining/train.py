@@ -125,11 +125,16 @@ def save_checkpoint(output: Path, state: Dict[str, Any], *, step: int, keep: int
     return final
 
 
+# what a numpy uint32 array needs to unpickle: data reconstruction only, nothing that can call code
+NUMPY_RNG_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
 def load_state(ckpt: Path) -> Dict[str, Any]:
     """`weights_only=True`: a checkpoint holds only tensors and plain values, so loading one never runs code."""
     path = ckpt / "state.pt"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(NUMPY_RNG_GLOBALS):  # checkpoints before 0.2 kept numpy's RNG keys as an array
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise PretrainError(f"{path}: holds objects other than tensors and plain values; refused, since loading them could run code. Use checkpoints written by `electramed pretrain` only.") from None
     except Exception as err:  # truncated, empty, missing, not a torch file
@@ -420,6 +425,11 @@ def read_log(path: Path) -> List[Dict[str, Any]]:
     return [json.loads(l) for l in Path(path).read_text(encoding="utf8").splitlines() if l.strip()] if Path(path).exists() else []
 
 
+def base_rate_entropy(p: float) -> float:
+    """Binary entropy (nats) of the share of replaced tokens: the RTD loss of a context-blind discriminator."""
+    return 0.0 if p <= 0 or p >= 1 else float(-p * np.log(p) - (1 - p) * np.log(1 - p))
+
+
 def plot_curves(log_path: Path, png: Path) -> Optional[Path]:
     rows = read_log(log_path)
     if not rows:
@@ -433,7 +443,10 @@ def plot_curves(log_path: Path, png: Path) -> Optional[Path]:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for key in ("gen_loss", "disc_loss"):
         axes[0].plot(steps, [r[key] for r in rows], label=key)
-    axes[0].set_title("losses (disc x1, unweighted)")
+    # a discriminator that ignores context can still reach the entropy of the share replaced
+    axes[0].plot(steps, [base_rate_entropy(r["replaced"]) for r in rows], "--", label="disc base rate")
+    axes[0].set_yscale("log")
+    axes[0].set_title("losses (disc x1, unweighted; nats)")
     for key in ("gen_acc", "disc_acc", "replaced"):
         axes[1].plot(steps, [r[key] for r in rows], label=key)
     axes[1].set_title("accuracies / share replaced")

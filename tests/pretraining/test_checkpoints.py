@@ -115,3 +115,23 @@ def test_sigkill_then_resume_reproduces_an_uninterrupted_run(corpus, tmp_path):
     assert sorted(p.name for p in root.iterdir()) == [live.name, "step_00000006", "step_00000008"]
     assert rows(tmp_path / "killed") == rows(tmp_path / "straight")
     assert [r["step"] for r in rows(tmp_path / "killed")] == list(range(1, 9))
+
+
+def test_checkpoint_with_numpy_rng_array_still_loads(tmp_path):
+    """Checkpoints written before RNG states became plain lists hold numpy's key array: data only, allowed."""
+    import numpy as np
+
+    from electramed_spacy.pretraining.train import load_state, set_rng_state
+
+    np.random.seed(3)
+    legacy = np.random.get_state()
+    expected = np.random.random(3)
+    ckpt = tmp_path / "step_00000001"
+    ckpt.mkdir()
+    torch.save({"model": {}, "optimizer": {}, "step": 1, "vocab_sha": "x",
+                "rng": {"python": __import__("random").getstate(), "numpy": legacy, "torch": torch.get_rng_state(),
+                        "mask": torch.Generator().get_state()}}, ckpt / "state.pt")
+    state = load_state(ckpt)
+    np.random.seed(99)
+    set_rng_state(state["rng"], torch.Generator())
+    assert np.array_equal(np.random.random(3), expected)

@@ -104,3 +104,17 @@ def test_bad_vocab_file_and_config(corpus, tmp_path):
     assert result.exit_code == 1 and "missing.cfg does not exist" in text
     result, text = run("export", TINY_CFG, *args(corpus, tmp_path / "run"))
     assert result.exit_code == 1 and "No checkpoint to export" in text
+
+
+def test_resume_or_start_is_one_command_for_every_session(corpus, tmp_path):
+    """The protocol for runs longer than a session: the same command starts, then resumes the same schedule."""
+    out = tmp_path / "run"
+    base = args(corpus, out, **{"training.max_steps": 6, "training.checkpoint_every": 2})
+    result, text = run("pretrain", TINY_CFG, *base, "--training.max_minutes", "0.0001", "--resume-or-start")
+    assert result.exit_code == 0, text
+    assert f"Starting {out}" in text and "stopped at step 1/6 (max_minutes" in text
+    result, text = run("pretrain", TINY_CFG, *base, "--resume-or-start")
+    assert result.exit_code == 0, text
+    assert f"Resuming {out}" in text and "steps 1 -> 6" in text and "stopped at step 6/6" in text
+    result, text = run("pretrain", TINY_CFG, *base, "--resume-or-start", "--resume")
+    assert result.exit_code == 1 and "drop --resume / --overwrite" in text

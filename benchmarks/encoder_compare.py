@@ -1,0 +1,93 @@
+"""Does an encoder make a pipeline better? Same config, data, steps and seeds; only the encoder differs.
+
+Fine-tunes `configs/ner.cfg` (or any spaCy training config) once per (encoder, seed), scores model-best
+on the test DocBin with `spacy benchmark accuracy`, and writes one JSON table with every run plus
+mean and spread per encoder. A run whose `test.json` exists is collected, not retrained, so a
+comparison can grow across sessions (keep OUTPUT outside the repository). Run by hand:
+
+    python benchmarks/encoder_compare.py /work/runs/dapt_ner \\
+        --encoder minilm=PATH/TO/MINILM --encoder minilm_dapt=RUN/model \\
+        --seed 0 --seed 1 --train corpus/bc5cdr_train.spacy --dev corpus/bc5cdr_dev.spacy \\
+        --test corpus/bc5cdr_test.spacy -- --training.max_steps 600 --corpora.dev.limit 250
+
+Everything after `--` goes to `spacy train` unchanged (the settings every run shares). Each run
+trains with OMP_NUM_THREADS=--threads, in sequence; start two copies with different --seed for
+two cores (two 1-thread jobs beat one 2-thread job on small encoders).
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import typer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_one(out: Path, encoder: str, seed: int, *, config: Path, train: Path, dev: Path, test: Path,
+            threads: int, extra: List[str]) -> Dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if not (out / "test.json").exists():
+        train_cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(out), "--paths.train", str(train),
+                     "--paths.dev", str(dev), "--paths.model", encoder, "--system.seed", str(seed), *extra]
+        with open(f"{out}.log", "a", encoding="utf8") as log:
+            log.write(" ".join(train_cmd) + "\n")
+            log.flush()
+            subprocess.run(train_cmd, check=True, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        subprocess.run([sys.executable, "-m", "spacy", "benchmark", "accuracy", str(out / "model-best"), str(test),
+                        "--output", str(out / "test.json")], check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
+    test_scores = json.loads((out / "test.json").read_text(encoding="utf8"))
+    meta = json.loads((out / "model-best" / "meta.json").read_text(encoding="utf8"))
+    return {"seed": seed, "dev": meta["performance"], "test": test_scores}
+
+
+def summarise(rows: List[Dict], key: str) -> Dict[str, float]:
+    dev = [r["dev"][key] * 100 for r in rows]
+    test = [r["test"][key] * 100 for r in rows]
+    spread = lambda xs: round(max(xs) - min(xs), 2)  # noqa: E731 (two seeds: the range is the honest spread)
+    return {"n": len(rows), "dev_mean": round(statistics.mean(dev), 2), "dev_spread": spread(dev),
+            "test_mean": round(statistics.mean(test), 2), "test_spread": spread(test), "test": [round(x, 2) for x in test]}
+
+
+def add_to_card(encoder: Path, key: str, summary: Dict, command: str) -> None:
+    """Our exports carry a model card: the downstream figures go into it, with the command that made them."""
+    from electramed_spacy.pretraining.export import write_card
+
+    card_file = encoder / "electramed_card.json"
+    if card_file.exists():
+        card = json.loads(card_file.read_text(encoding="utf8"))
+        card.setdefault("downstream", {})[key] = {**summary, "command": command}
+        write_card(encoder, card)
+
+
+def main(
+    output: Path = typer.Argument(..., help="Run directory (outside the repository)"),
+    encoder: List[str] = typer.Option(..., help="NAME=PATH of a save_pretrained encoder; repeat"),
+    seed: List[int] = typer.Option([0, 1], help="Fine-tuning seeds; repeat"),
+    config: Path = typer.Option(REPO / "configs" / "ner.cfg"),
+    train: Path = typer.Option(...), dev: Path = typer.Option(...), test: Path = typer.Option(...),
+    score: str = typer.Option("ents_f", help="Score key compared (from the scorer's output)"),
+    threads: int = typer.Option(1),
+    extra: List[str] = typer.Argument(None, help="After --: `spacy train` overrides every run shares"),
+) -> None:
+    output.mkdir(parents=True, exist_ok=True)
+    table = {"config": str(config), "train": str(train), "dev": str(dev), "test": str(test), "shared_overrides": extra or [],
+             "threads": threads, "encoders": {}}
+    for item in encoder:
+        name, _, path = item.partition("=")
+        if not path:
+            raise typer.BadParameter(f"--encoder {item!r}: write NAME=PATH")
+        rows = [run_one(output / f"{name}_s{s}", path, s, config=config, train=train, dev=dev, test=test,
+                        threads=threads, extra=list(extra or [])) for s in seed]
+        table["encoders"][name] = {"path": path, "runs": rows, "summary": summarise(rows, score)}
+        print(name, json.dumps(table["encoders"][name]["summary"]))
+        add_to_card(Path(path), f"{config.name} on {train.name}, {score}, test {test.name}", table["encoders"][name]["summary"],
+                    " ".join(sys.argv))
+    (output / f"compare_{'_'.join(str(s) for s in seed)}.json").write_text(json.dumps(table, indent=2), encoding="utf8")
+
+
+if __name__ == "__main__":
+    typer.run(main)
