@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from electramed_spacy.pretraining.config import load_config, parse_overrides
-from electramed_spacy.pretraining.train import init_model, pretrain
+from electramed_spacy.pretraining.export import init_model
+from electramed_spacy.pretraining.train import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -34,7 +34,7 @@ def _fail(err: PretrainError) -> None:
 def vocab_cli(ctx: typer.Context, config: Path = CONFIG_ARG):
     """Train a WordPiece vocabulary on paths.corpus, or wrap paths.vocab (a vocab.txt), into OUTPUT/vocab."""
     from ..pretraining.data import resolve_corpus, scan_corpus
-    from ..pretraining.train import prepare_vocab
+    from ..pretraining.prepare import prepare_vocab
 
     try:
         cfg = _load(config, ctx)
@@ -49,7 +49,7 @@ def vocab_cli(ctx: typer.Context, config: Path = CONFIG_ARG):
 @app.command("shards", context_settings=OVERRIDES)
 def shards_cli(ctx: typer.Context, config: Path = CONFIG_ARG):
     """Tokenise paths.corpus into memory-mapped packed-sequence shards in OUTPUT/shards (vocab first if needed)."""
-    from ..pretraining.train import prepare_data
+    from ..pretraining.prepare import prepare_data
 
     try:
         cfg = _load(config, ctx)
@@ -66,9 +66,11 @@ def pretrain_cli(
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint under paths.output"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over: remove an earlier run's vocab, shards, checkpoints, model"),
     resume_or_start: bool = typer.Option(False, "--resume-or-start", help="Resume when paths.output holds a checkpoint, start otherwise: one command for every session of a long run"),
+    remap_data_position: bool = typer.Option(False, "--remap-data-position", help="On resume, accept another global batch (batch_size x processes x grad_accum_steps) than the checkpoint's: continue from its data position with the new batch"),
 ):
     """ELECTRA pre-training (vocab -> shards -> train -> export to OUTPUT/model). Ctrl-C checkpoints and stops."""
-    from ..pretraining.train import latest_checkpoint, pretrain
+    from ..pretraining.checkpoint import latest_checkpoint
+    from ..pretraining.train import pretrain
 
     try:
         cfg = _load(config, ctx)
@@ -77,7 +79,7 @@ def pretrain_cli(
         if resume_or_start:
             resume = latest_checkpoint(Path(cfg["paths"]["output"])) is not None
             msg.info(f"{'Resuming' if resume else 'Starting'} {cfg['paths']['output']}")
-        summary = pretrain(cfg, resume=resume, overwrite=overwrite)
+        summary = pretrain(cfg, resume=resume, overwrite=overwrite, remap_data_position=remap_data_position)
     except PretrainError as err:
         _fail(err)
     if "model_dir" in summary:
@@ -92,7 +94,7 @@ def export_cli(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the export dir if it exists and is not empty"),
 ):
     """Export a checkpoint as a save_pretrained ElectraModel dir (+ generator/, tokenizer, model card)."""
-    from ..pretraining.train import export_checkpoint
+    from ..pretraining.export import export_checkpoint
 
     try:
         out = export_checkpoint(_load(config, ctx), checkpoint=checkpoint, output=output, overwrite=overwrite)
@@ -108,7 +110,7 @@ def init_model_cli(
     seed: Optional[int] = typer.Option(None, "--seed", help="Default: training.seed"),
 ):
     """Vocabulary trained on the corpus + a randomly initialised ElectraModel (model.* sizes), for baselines."""
-    from ..pretraining.train import init_model
+    from ..pretraining.export import init_model
 
     try:
         out = init_model(_load(config, ctx), output, seed=seed)

@@ -186,7 +186,8 @@ def token_type_ids(input_ids: np.ndarray, sep_id: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- shards
-def _fingerprint(path: Path) -> str:
+def fingerprint(path: Path) -> str:
+    """A short sha1 of a file: the vocabulary identity checkpoints and shards are checked against."""
     h = hashlib.sha1()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -198,7 +199,7 @@ def shard_spec(files: Sequence[Path], tokenizer_dir: Path, corpus_cfg: Dict[str,
     """Everything the shards depend on; a rerun with a different spec is refused."""
     return {
         "files": [{"path": str(p), "bytes": p.stat().st_size, "mtime": int(p.stat().st_mtime)} for p in files],
-        "vocab_sha1": _fingerprint(tokenizer_dir / "tokenizer.json"),
+        "vocab_sha1": fingerprint(tokenizer_dir / "tokenizer.json"),
         **{k: corpus_cfg[k] for k in ("format", "max_seq_length", "short_seq_prob", "shard_chars", "seed")},
     }
 

@@ -1,5 +1,6 @@
-"""Export ELECTRA models as plain `save_pretrained` directories that
-spacy-transformers loads by path (`electramed.Transformer.v1`'s `name`).
+"""Export ELECTRA models (arXiv:2003.10555; ELECTRAMed, arXiv:2104.09585) as plain `save_pretrained`
+directories that spacy-transformers loads by path (`electramed.Transformer.v1`'s `name`): the model at
+the end of a run, any checkpoint (`export_checkpoint`), or a random baseline (`init_model`).
 Weights are written as safetensors, so loading an export never runs code."""
 import json
 import os
@@ -10,6 +11,7 @@ from typing import Any, Dict, Optional, Union
 import torch
 from transformers import ElectraConfig, ElectraModel, PreTrainedTokenizerFast
 
+from .checkpoint import CHECKPOINTS, latest_checkpoint, load_state, remove_dead_tmp
 from .errors import PretrainError
 
 
@@ -65,8 +67,6 @@ def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: U
     """
     from transformers import AutoTokenizer, ElectraForMaskedLM
 
-    from .train import remove_dead_tmp
-
     output_dir = Path(output_dir)
     check_output_dir(output_dir, overwrite=overwrite)
     tmp = output_dir.with_name(f".{output_dir.name}.tmp-{os.getpid()}")  # a name no user picks: safe to remove
@@ -105,3 +105,51 @@ def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: U
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return output_dir
+
+
+def export_checkpoint(cfg: Dict[str, Any], *, checkpoint: Optional[Path] = None, output: Optional[Path] = None,
+                      overwrite: bool = False) -> Path:
+    """Export a checkpoint (default: the newest under [paths] output) as the model dir spaCy loads.
+    An existing, non-empty `output` is replaced only with `overwrite`."""
+    from transformers import AutoTokenizer
+
+    from .data import fingerprint
+    from .model import build_pretrainer
+    from .prepare import check_init_from
+
+    run = Path(cfg["paths"]["output"])
+    output = Path(output) if output else run / "model"
+    check_output_dir(output, overwrite=overwrite)
+    checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(run)
+    if checkpoint is None or not (checkpoint / "state.pt").exists():
+        raise PretrainError(f"No checkpoint to export under {run / CHECKPOINTS} (or {checkpoint}). Run `electramed pretrain` first.")
+    vocab_dir = run / "vocab"
+    state = load_state(checkpoint)
+    if not (vocab_dir / "tokenizer.json").exists() or state["vocab_sha"] != fingerprint(vocab_dir / "tokenizer.json"):
+        raise PretrainError(f"The vocabulary in {vocab_dir} is missing or does not match the checkpoint {checkpoint}.")
+    tokenizer = AutoTokenizer.from_pretrained(str(vocab_dir))
+    if cfg["model"]["init_from"]:  # its config gives the architecture
+        check_init_from(cfg["model"]["init_from"], len(tokenizer))
+    model = build_pretrainer(cfg, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+    model.load_state_dict(state["model"])
+    manifest = json.loads((run / "shards" / "manifest.json").read_text(encoding="utf8"))
+    summary = {"step": state["step"], "tokens_seen": state["tokens_seen"], "last": state.get("last", {})}
+    return export_pretrainer(model, vocab_dir, output, cfg=cfg, summary=summary, manifest=manifest, overwrite=overwrite)
+
+
+def init_model(cfg: Dict[str, Any], output: Path, *, seed: Optional[int] = None) -> Path:
+    """Vocabulary from the corpus (or [paths] vocab) + a randomly initialised ElectraModel of [model]'s sizes."""
+    from transformers import AutoTokenizer
+
+    from .data import resolve_corpus, scan_corpus
+    from .model import ARCH_KEYS
+    from .prepare import prepare_vocab
+
+    files = resolve_corpus(cfg["paths"]["corpus"])
+    scan_corpus(files, max_line_chars=cfg["corpus"]["max_line_chars"], shard_chars=cfg["corpus"]["shard_chars"])
+    vocab_dir = prepare_vocab(cfg, files)
+    tokenizer = AutoTokenizer.from_pretrained(str(vocab_dir))
+    seed = cfg["training"]["seed"] if seed is None else seed
+    card = {"initialisation": "random (no pre-training)", "seed": seed, "vocabulary": cfg["paths"]["vocab"] or f"WordPiece trained on {cfg['paths']['corpus']}",
+            "lowercase": cfg["corpus"]["lowercase"]}
+    return save_random_discriminator(tokenizer, output, seed=seed, card=card, **{k: cfg["model"][k] for k in ARCH_KEYS})

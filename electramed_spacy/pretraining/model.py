@@ -141,19 +141,13 @@ def load_init_from(model_cfg: Dict[str, Any], *, vocab_size: int) -> Tuple[Elect
 
     BERT encoders have the same parameter names as ELECTRA's, so a BERT checkpoint (e.g. MiniLM)
     becomes an ELECTRA discriminator with embedding_size = hidden_size. The generator is new
-    unless the dir has a `generator/` subdir (our own exports do).
+    unless the dir has a `generator/` subdir (our own exports do). The dir and its vocabulary size
+    are checked once, before tokenisation, by `prepare.check_init_from`.
     """
     from transformers import AutoConfig, AutoModel
 
     path = Path(model_cfg["init_from"])
-    if not (path / "config.json").exists():
-        raise PretrainError(f"[model] init_from = {str(path)!r} is not a save_pretrained directory (no config.json).")
     src_config = AutoConfig.from_pretrained(str(path))
-    if src_config.vocab_size != vocab_size:
-        raise PretrainError(
-            f"The vocabulary ({vocab_size} tokens) does not match the checkpoint {path} ({src_config.vocab_size}). "
-            f"Set [paths] vocab = null to use the checkpoint's own vocab.txt, or point it at {path}/vocab.txt."
-        )
     base = AutoModel.from_pretrained(str(path))
     keys = {k: getattr(src_config, k) for k in ARCH_KEYS if k != "embedding_size"}
     disc_config = ElectraConfig(vocab_size=vocab_size, pad_token_id=src_config.pad_token_id or 0,

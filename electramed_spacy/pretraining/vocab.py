@@ -7,7 +7,7 @@ tokenizer that `save_pretrained` writes next to the model. The same corpus and
 settings always give the same vocab.txt (see `train_wordpiece`).
 """
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, Union
+from typing import Callable, Iterable, List, Optional, Union
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -78,15 +78,6 @@ def _from_tokens(tokens: List[str], *, lowercase: bool) -> PreTrainedTokenizerFa
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece(prefix="##")
     return wrap_tokenizer(tok, lowercase=lowercase)
-
-
-def iter_lines(paths: Iterable[Union[str, Path]]) -> Iterator[str]:
-    for path in paths:
-        with Path(path).open(encoding="utf8") as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    yield line
 
 
 def build_vocab(

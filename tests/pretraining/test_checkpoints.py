@@ -1,5 +1,6 @@
 """Checkpoints: loaded without running code, broken ones skipped on resume, and a SIGKILL at any
 moment (between checkpoints or inside a checkpoint write) resumes to the losses of an uninterrupted run."""
+import json
 import multiprocessing
 import os
 import signal
@@ -9,7 +10,9 @@ import pytest
 import torch
 
 from electramed_spacy.pretraining.errors import PretrainError
-from electramed_spacy.pretraining.train import LOG, export_checkpoint, pretrain, read_log
+from electramed_spacy.pretraining.export import export_checkpoint
+from electramed_spacy.pretraining.log import LOG, read_log
+from electramed_spacy.pretraining.train import pretrain
 
 from .conftest import tiny_config
 
@@ -121,7 +124,7 @@ def test_checkpoint_with_numpy_rng_array_still_loads(tmp_path):
     """Checkpoints written before RNG states became plain lists hold numpy's key array: data only, allowed."""
     import numpy as np
 
-    from electramed_spacy.pretraining.train import load_state, set_rng_state
+    from electramed_spacy.pretraining.checkpoint import load_state, set_rng_state
 
     np.random.seed(3)
     legacy = np.random.get_state()
@@ -135,3 +138,74 @@ def test_checkpoint_with_numpy_rng_array_still_loads(tmp_path):
     np.random.seed(99)
     set_rng_state(state["rng"], torch.Generator())
     assert np.array_equal(np.random.random(3), expected)
+
+
+@pytest.fixture
+def positions(monkeypatch):
+    """The data position of every micro-batch the loop reads."""
+    import electramed_spacy.pretraining.train as train
+
+    seen = []
+    real = train.batch_indices
+
+    def recording(position, size, n, seed):
+        seen.append((position, size))
+        return real(position, size, n, seed)
+
+    monkeypatch.setattr(train, "batch_indices", recording)
+    return seen
+
+
+def test_resume_reads_the_saved_data_position(corpus, tmp_path, positions):
+    """The position comes from the checkpoint, not from step x the current batch: a tampered one is obeyed."""
+    from electramed_spacy.pretraining.checkpoint import latest_checkpoint
+
+    cfg = tiny_config(corpus, tmp_path / "run", **{"training.max_steps": 2})
+    pretrain(cfg, export=False)
+    assert positions == [(0, 8), (8, 8)]
+    ckpt = latest_checkpoint(tmp_path / "run")
+    state = torch.load(ckpt / "state.pt", weights_only=True)
+    assert state["data_position"] == 16 and state["global_batch"] == 8
+    state["data_position"] = 1000
+    torch.save(state, ckpt / "state.pt")
+    positions.clear()
+    pretrain(tiny_config(corpus, tmp_path / "run", **{"training.max_steps": 3}), resume=True, export=False)
+    assert positions == [(1000, 8)]
+
+
+def test_changed_global_batch_is_refused_unless_remapped(corpus, tmp_path, positions):
+    """Resuming with another batch_size x processes x grad_accum_steps silently skipped or replayed data;
+    now it is an error naming both batches and the flag, and --remap-data-position continues exactly
+    after the last sequence seen (none skipped, none twice)."""
+    from electramed_spacy.pretraining.checkpoint import latest_checkpoint, load_state
+    from electramed_spacy.pretraining.train import main
+
+    from .conftest import TINY_CFG, tiny_overrides
+
+    pretrain(tiny_config(corpus, tmp_path / "run", **{"training.max_steps": 2}), export=False)  # 2 x 8 sequences
+    smaller = {"training.max_steps": 4, "training.batch_size": 2, "training.grad_accum_steps": 2}
+    with pytest.raises(PretrainError, match=r"global batch of 8 sequences per step; this run's is 4 .*--remap-data-position to continue from sequence 16"):
+        pretrain(tiny_config(corpus, tmp_path / "run", **smaller), resume=True, export=False)
+    with pytest.raises(PretrainError, match="--remap-data-position applies to a resumed run"):
+        pretrain(tiny_config(corpus, tmp_path / "other", **smaller), remap_data_position=True)
+    positions.clear()
+    overrides = [x for k, v in tiny_overrides(corpus, tmp_path / "run", **smaller).items()
+                 for x in (f"--{k}", v if isinstance(v, str) else json.dumps(v))]
+    main([str(TINY_CFG), "--resume", "--remap-data-position", *overrides])  # what accelerate launch runs
+    assert positions == [(16, 2), (18, 2), (20, 2), (22, 2)]
+    state = load_state(latest_checkpoint(tmp_path / "run"))
+    assert state["step"] == 4 and state["data_position"] == 24 and state["global_batch"] == 4
+    positions.clear()
+    pretrain(tiny_config(corpus, tmp_path / "run", **{**smaller, "training.max_steps": 5}), resume=True, export=False)
+    assert positions == [(24, 2), (26, 2)], "the new batch is the checkpoint's now: no flag needed"
+
+
+def test_checkpoint_without_global_batch_infers_it(tmp_path):
+    """Checkpoints written before `global_batch` was saved had data_position = step x global batch."""
+    from electramed_spacy.pretraining.checkpoint import resume_position
+
+    old = {"step": 4, "data_position": 32}
+    assert resume_position(tmp_path, old, global_batch=8, remap=False) == 32
+    with pytest.raises(PretrainError, match="global batch of 8"):
+        resume_position(tmp_path, old, global_batch=16, remap=False)
+    assert resume_position(tmp_path, old, global_batch=16, remap=True) == 32

@@ -10,7 +10,7 @@ from electramed_spacy.pretraining.data import (
     PackedSequences, batch_indices, build_shards, resolve_corpus, scan_corpus, token_type_ids,
 )
 from electramed_spacy.pretraining.errors import PretrainError
-from electramed_spacy.pretraining.train import prepare_data
+from electramed_spacy.pretraining.prepare import prepare_data
 
 from .conftest import tiny_config
 

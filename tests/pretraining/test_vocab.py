@@ -1,7 +1,8 @@
 """WordPiece vocabularies: the same corpus and settings give byte-identical files, so two runs with one seed are equal."""
 from transformers import AutoTokenizer
 
-from electramed_spacy.pretraining.train import LOG, pretrain, read_log
+from electramed_spacy.pretraining.log import LOG, read_log
+from electramed_spacy.pretraining.train import pretrain
 from electramed_spacy.pretraining.vocab import SPECIAL_TOKENS
 
 from .conftest import tiny_config

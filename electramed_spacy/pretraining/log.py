@@ -1,0 +1,57 @@
+"""The pre-training log (one JSON row per logged step, `OUTPUT/log.jsonl`) and its figure `curves.png`:
+ELECTRA's two losses (arXiv:2003.10555) against the discriminator's base rate, accuracies, learning rate."""
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+LOG = "log.jsonl"
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """On resume, drop log lines after the checkpoint's step so the log matches one uninterrupted run."""
+    if not path.exists():
+        return
+    lines = [l for l in path.read_text(encoding="utf8").splitlines() if l.strip() and json.loads(l)["step"] <= step]
+    path.write_text("".join(l + "\n" for l in lines), encoding="utf8")
+
+
+def read_log(path: Path) -> List[Dict[str, Any]]:
+    return [json.loads(l) for l in Path(path).read_text(encoding="utf8").splitlines() if l.strip()] if Path(path).exists() else []
+
+
+def base_rate_entropy(p: float) -> float:
+    """Binary entropy (nats) of the share of replaced tokens: the RTD loss of a context-blind discriminator."""
+    return 0.0 if p <= 0 or p >= 1 else float(-p * np.log(p) - (1 - p) * np.log(1 - p))
+
+
+def plot_curves(log_path: Path, png: Path) -> Optional[Path]:
+    rows = read_log(log_path)
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for key in ("gen_loss", "disc_loss"):
+        axes[0].plot(steps, [r[key] for r in rows], label=key)
+    # a discriminator that ignores context can still reach the entropy of the share replaced
+    axes[0].plot(steps, [base_rate_entropy(r["replaced"]) for r in rows], "--", label="disc base rate")
+    axes[0].set_yscale("log")
+    axes[0].set_title("losses (disc x1, unweighted; nats)")
+    for key in ("gen_acc", "disc_acc", "replaced"):
+        axes[1].plot(steps, [r[key] for r in rows], label=key)
+    axes[1].set_title("accuracies / share replaced")
+    axes[2].plot(steps, [r["lr"] for r in rows], label="lr")
+    axes[2].set_title("learning rate")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png
