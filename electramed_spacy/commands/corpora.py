@@ -1,32 +1,32 @@
-"""`electramed convert`: PubTator / CoNLL / brat corpora -> a spaCy DocBin (.spacy).
+"""`electramed convert`: every corpus format -> a spaCy DocBin (.spacy), as spaCy's `convert`.
 
-The DocBin keeps entities (`doc.ents`, with MeSH ids as `kb_id_`), every mention
-(`doc.spans["mentions"]`), sentence starts and, through `store_user_data=True`,
-relations (`doc._.relations`) and `doc._.doc_id`, so `spacy.Corpus.v1` can train
-the ELECTRAMed (arXiv:2104.09585) NER pipeline from it. Every run ends with the
-conversion summary: documents, sentences, entities per label, dropped with reasons
-(and a warning when it read no document).
+One command for the six formats of `corpora.readers.FORMATS` (pubtator, conll, brat, ddi, chemprot,
+bioasq), with one `--on-error` policy, one `--discontinuous` vocabulary, one dev split
+(`--dev-output`, by question for bioasq) and `--label-map A=B,C=B` (e.g. NCBI-disease's four disease
+types merged to Disease). The DocBin keeps entities (`doc.ents`, with MeSH ids as `kb_id_`), every
+mention (`doc.spans["mentions"]`), sentence starts and, through `store_user_data=True`, relations
+(`doc._.relations`), questions and `doc._.doc_id`, so `spacy.Corpus.v1` can train the ELECTRAMed
+(arXiv:2104.09585) pipelines from it. Every run ends with the conversion summary: documents,
+sentences, entities per label, dropped with reasons (and a warning when it read no document).
+`convert-ddi`, `convert-chemprot` and `convert-bioasq` remain for one release as deprecated aliases.
 
-`conversion_errors` is the one error path of every converter (`convert`,
-`convert-ddi`, `convert-chemprot`, `convert-bioasq`): bad input ends the command
-with one line naming file:line (JSON formats: the file and the item's JSON path),
-exit code 1 and no traceback, and no output file is written.
+`conversion_errors` is the one error path of every conversion: bad input ends the command with one
+line naming file:line (JSON formats: the file and the item's JSON path), exit code 1 and no
+traceback, and no output file is written.
 """
 import json
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
-import spacy
 import typer
-from spacy.tokens import DocBin
 from tqdm import tqdm
 from wasabi import msg
 
 from ..cli import app
-from ..corpora.common import ConversionSummary
-from ..corpora.readers import iter_docs
+from ..corpora.common import DEPRECATED_DISCONTINUOUS, DISCONTINUOUS, ON_ERROR, ConversionSummary
+from ..corpora.readers import FORMATS
 
 
 @contextmanager
@@ -51,57 +51,98 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-class Format(str, Enum):
-    pubtator = "pubtator"
-    conll = "conll"
-    brat = "brat"
+Format = Enum("Format", {name: name for name in FORMATS}, type=str)
+OnError = Enum("OnError", {name: name for name in ON_ERROR}, type=str)
+CONVERT_HELP = "Convert a corpus to a .spacy DocBin. Formats (--format):\n\n" + "\n\n".join(
+    f"{name}: {f.description}" for name, f in FORMATS.items())
 
 
-class Scheme(str, Enum):
-    auto = "auto"
-    iob1 = "iob1"
-    iob2 = "iob2"
+def deprecated(old: str, new: str) -> None:
+    """The note an old spelling prints for one release before it is removed."""
+    typer.secho(f"⚠ {old} is deprecated and will be removed in the next release: use {new}.", fg=typer.colors.YELLOW, err=True)
 
 
-class OnMismatch(str, Enum):
-    error = "error"
-    count = "count"
-
-
-class Discontinuous(str, Enum):
-    drop = "drop"
-    extent = "extent"
-    fragments = "fragments"
-
-
-@app.command("convert")
+@app.command("convert", help=CONVERT_HELP)
 def convert_cli(
-    input_path: Path = typer.Argument(..., help="Corpus file or directory (brat: a directory of .txt + .ann).", exists=True),
-    output_path: Path = typer.Argument(..., help="Output DocBin, e.g. corpus/train.spacy."),
-    fmt: Format = typer.Option(..., "--format", "-f", help="Input format."),
-    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help="CoNLL tag scheme; auto reports IOB1 if any chunk starts with I-."),
-    on_mismatch: OnMismatch = typer.Option(OnMismatch.error, "--on-mismatch", help="Offsets that do not match the text: fail (error) or drop and count (count)."),
-    sentences: bool = typer.Option(True, "--sentences/--no-sentences", help="Split PubTator/brat documents into sentences (never inside a mention)."),
-    n_sents: int = typer.Option(10, "--n-sents", help="CoNLL: sentences per Doc (0 = one Doc per -DOCSTART- section or file)."),
-    discontinuous: Discontinuous = typer.Option(Discontinuous.drop, "--discontinuous", help="brat discontinuous mentions: drop, extent or fragments (all counted)."),
+    input_path: Path = typer.Argument(..., help="Corpus file or directory (brat: a directory of .txt + .ann; ddi: a directory of .xml).", exists=True),
+    output_path: Path = typer.Argument(..., help="Output DocBin, e.g. corpus/train.spacy.", dir_okay=False),
+    fmt: Format = typer.Option(..., "--format", "-f", help="Input format (see above).", case_sensitive=False),
+    on_error: OnError = typer.Option(OnError.error, "--on-error", help="Bad items (offsets that do not match the text, unreadable markers, malformed QA items): fail at file:line (error), or drop and count them (count)."),
+    discontinuous: Optional[str] = typer.Option(None, "--discontinuous", help=f"brat, ddi: discontinuous mentions: {' | '.join(DISCONTINUOUS)} (default brat: drop, ddi: first)."),
+    sentences: Optional[bool] = typer.Option(None, "--sentences/--no-sentences", help="pubtator, brat: split documents into sentences, never inside a mention (default: yes)."),
+    scheme: Optional[str] = typer.Option(None, "--scheme", help="conll: tag scheme auto | iob1 | iob2 (default auto: IOB1 if any chunk starts with I-)."),
+    n_sents: Optional[int] = typer.Option(None, "--n-sents", help="conll: sentences per Doc, 0 = one Doc per -DOCSTART- section or file (default 10)."),
+    form: Optional[str] = typer.Option(None, "--form", help="chemprot: sentences | pure | auto; bioasq: squad | golden | auto (default auto)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="chemprot sentences form: cpr (CPR:3/4/5/6/9) | fine (13 labels) (default cpr)."),
+    unanswerable: Optional[str] = typer.Option(None, "--unanswerable", help="bioasq golden form: snippets without the exact answer: drop | keep (default drop)."),
+    label_map: Optional[str] = typer.Option(None, "--label-map", help="Rename entity labels, FROM=TO[,FROM=TO...], e.g. SpecificDisease=Disease,Modifier=Disease."),
+    dev_output: Optional[Path] = typer.Option(None, "--dev-output", help="Also write a dev DocBin from a held-out share of the documents (bioasq: of the questions).", dir_okay=False),
+    dev_fraction: float = typer.Option(0.1, "--dev-fraction", help="Share held out for --dev-output."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the dev split."),
     lang: str = typer.Option("en", "--lang", help="Language of the blank tokenizer used to build the Docs."),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the summary as JSON here."),
+    on_mismatch: Optional[OnError] = typer.Option(None, "--on-mismatch", hidden=True, help="Deprecated: --on-error."),
 ) -> None:
-    """Convert a PubTator, CoNLL (IOB1/IOB2) or brat corpus to a .spacy DocBin."""
-    nlp = spacy.blank(lang)
-    summary = ConversionSummary(source=str(input_path))
-    docbin = DocBin(store_user_data=True)
-    docs = iter_docs(
-        fmt.value, input_path, nlp, summary=summary, on_mismatch=on_mismatch.value, sentences=sentences,
-        scheme=scheme.value, n_sents=n_sents, discontinuous=discontinuous.value,
-    )
+    if on_mismatch is not None:
+        deprecated("--on-mismatch", "--on-error (same policy)")
+        on_error = on_mismatch
+    options = {"discontinuous": discontinuous, "sentences": sentences, "scheme": scheme, "n_sents": n_sents, "form": form,
+               "labels": labels, "unanswerable": unanswerable}
+    convert([input_path], output_path, fmt.value, on_error=on_error.value, options={k: v for k, v in options.items() if v is not None},
+            label_map=label_map, dev_output=dev_output, dev_fraction=dev_fraction, seed=seed, lang=lang, summary_json=summary_json)
+
+
+def convert(
+    inputs: List[Path], output_path: Path, fmt: str, *, on_error: str = "error", options: Optional[Dict[str, Any]] = None,
+    label_map: Optional[str] = None, dev_output: Optional[Path] = None, dev_fraction: float = 0.1, seed: int = 0,
+    lang: str = "en", summary_json: Optional[Path] = None,
+) -> None:
+    """Read `inputs` in format `fmt`, relabel, split off dev, print the summary, write the DocBin(s).
+    Nothing is written when the input is bad."""
+    import spacy
+
+    from ..corpora.common import map_labels, parse_label_map, save_docbin, split_dev
+    from ..corpora.readers import check_options, iter_docs
+
+    options = dict(options or {})
+    summary = ConversionSummary(source=", ".join(map(str, inputs)))
     with conversion_errors():
-        for doc in tqdm(docs, desc=f"Converting {input_path.name}", unit="doc", leave=False, disable=None):
-            docbin.add(doc)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    docbin.to_disk(output_path)
+        check_options(fmt, options)
+        if options.get("discontinuous") in DEPRECATED_DISCONTINUOUS:
+            new = DEPRECATED_DISCONTINUOUS[options["discontinuous"]]
+            deprecated(f"--discontinuous {options['discontinuous']}", f"--discontinuous {new} (same policy)")
+            options["discontinuous"] = new
+        mapping = parse_label_map(label_map) if label_map is not None else {}
+        nlp = spacy.blank(lang)
+        docs = list(tqdm(iter_docs(fmt, inputs, nlp, summary=summary, on_error=on_error, **options),
+                         desc=f"Converting {inputs[0].name}", unit="doc", leave=False, disable=None))
+        if mapping:
+            _apply_label_map(docs, mapping, summary, map_labels)
+        train, dev = split_dev(docs, dev_fraction if dev_output is not None else 0.0, seed=seed, key=FORMATS[fmt].group)
     summary.print()
-    msg.good(f"Saved {summary.documents} documents to {output_path}")
+    save_docbin(train, output_path)
+    msg.good(f"Wrote {len(train)} documents to {output_path}")
+    if dev_output is not None:
+        save_docbin(dev, dev_output)
+        msg.good(f"Wrote {len(dev)} held-out documents ({dev_fraction:.0%} of the {'questions' if FORMATS[fmt].group else 'documents'}, seed {seed}) to {dev_output}")
     if summary_json is not None:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(summary.as_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _apply_label_map(docs, mapping: Dict[str, str], summary: ConversionSummary, map_labels) -> None:
+    """Relabel every Doc; the summary counts entities under their new labels and notes each renaming."""
+    from collections import Counter
+
+    renamed: Counter = Counter()
+    for doc in docs:
+        renamed.update(map_labels(doc, mapping))
+    entities: Counter = Counter()
+    for label, n in summary.entities.items():
+        entities[mapping.get(label, label)] += n
+    summary.entities = entities
+    for old, n in sorted(renamed.items()):
+        summary.notes[f"label {old} -> {mapping[old]} (--label-map)"] += n
+    unused = sorted(set(mapping) - set(renamed))
+    if unused:
+        msg.warn(f"--label-map: no entity is labelled {', '.join(unused)} in {summary.source}; check the spelling (labels are case-sensitive).")

@@ -1,10 +1,10 @@
-"""`electramed` QA commands: convert BioASQ data, score a test batch as BioASQ does, ask a question.
+"""`electramed` QA commands: score a test batch as BioASQ does, ask a question (BioASQ data converts
+with `electramed convert --format bioasq`; the old `convert-bioasq` name remains for one release).
 
 BioASQ factoid evaluation (strict/lenient accuracy, MRR over 5 answers) as used for
 ELECTRAMed's 7b results (Miolo et al. 2021, arXiv:2104.09585); see
 `electramed_spacy.pipeline.qa_metrics`.
 """
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -14,9 +14,9 @@ import typer
 from wasabi import msg
 
 from ..cli import app
-from ..corpora.bioasq import detect_format, golden_to_docs, question_key, read_bioasq_golden, read_squad_json
+from ..corpora.bioasq import read_bioasq_golden, read_squad_json
 from ..corpora.common import ConversionSummary
-from .corpora import conversion_errors
+from .corpora import convert, deprecated
 
 
 @app.command("convert-bioasq")
@@ -30,37 +30,10 @@ def convert_bioasq(
     dev_output: Optional[Path] = typer.Option(None, "--dev-output", help="Also write a dev DocBin: a held-out share of the questions"),
     dev_fraction: float = typer.Option(0.1, "--dev-fraction", help="Share of questions (not pairs) held out for --dev-output"),
 ) -> None:
-    """Convert BioASQ QA data to a DocBin: one Doc per (question, snippet), question in doc._.question,
-    gold answers in doc.spans['answers'] (DocBin(store_user_data=True))."""
-    import spacy
-    from spacy.tokens import DocBin
-
-    nlp = spacy.blank(lang)
-    summary = ConversionSummary(source=str(input_path))
-    doc_bin, dev_bin = DocBin(store_user_data=True), DocBin(store_user_data=True)
-    with conversion_errors():
-        if fmt not in ("squad", "golden", "auto"):
-            raise ValueError(f"--format must be squad, golden or auto; got {fmt!r}")
-        fmt = detect_format(input_path) if fmt == "auto" else fmt
-        if fmt == "squad":
-            docs = read_squad_json(input_path, nlp.make_doc, summary=summary, on_error=on_error)
-        else:
-            docs = golden_to_docs(input_path, nlp.make_doc, summary=summary, on_error=on_error, unanswerable=unanswerable)
-        for doc in docs:
-            # split by question, so no question has snippets on both sides
-            held_out = dev_output is not None and _in_dev(question_key(doc), dev_fraction)
-            (dev_bin if held_out else doc_bin).add(doc)
-    for path, bin_ in ((output_path, doc_bin), (dev_output, dev_bin)):
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            bin_.to_disk(path)
-            msg.good(f"Wrote {len(bin_)} (question, context) pairs to {path}")
-    summary.print()
-
-
-def _in_dev(key: str, fraction: float) -> bool:
-    """Deterministic question-level split (stable across runs and machines)."""
-    return int(hashlib.sha1(key.encode("utf8")).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+    """Deprecated alias of `electramed convert INPUT OUTPUT --format bioasq --form squad|golden|auto` (removed in the next release)."""
+    deprecated("convert-bioasq", "electramed convert INPUT OUTPUT --format bioasq (its --format squad|golden is now --form)")
+    convert([input_path], output_path, "bioasq", on_error=on_error, options={"form": fmt, "unanswerable": unanswerable},
+            dev_output=dev_output, dev_fraction=dev_fraction, lang=lang)
 
 
 def _qa_pipe(nlp):

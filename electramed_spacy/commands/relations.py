@@ -1,5 +1,6 @@
-"""`electramed` relation commands: convert DDI-2013 and ChemProt, evaluate with gold
-entities, and render relations as HTML.
+"""`electramed` relation commands: evaluate with gold entities and render relations as HTML
+(DDI-2013 and ChemProt convert with `electramed convert --format ddi|chemprot`; the old
+`convert-ddi` / `convert-chemprot` names remain for one release).
 
 The DDI-2013 and ChemProt relation tasks of ELECTRAMed (Miolo et al. 2021,
 arXiv:2104.09585); readers in `electramed_spacy.corpora.{ddi,chemprot}`.
@@ -12,8 +13,7 @@ import typer
 from wasabi import msg
 
 from ..cli import app
-from ..corpora.common import ConversionSummary
-from .corpora import conversion_errors
+from .corpora import convert, deprecated
 
 
 @app.command("convert-ddi")
@@ -23,28 +23,14 @@ def convert_ddi(
     dev_output: Optional[Path] = typer.Option(None, "--dev-output", help="Also write a dev DocBin from a held-out share of the documents"),
     dev_fraction: float = typer.Option(0.1, "--dev-fraction", help="Share of documents held out for --dev-output"),
     seed: int = typer.Option(0, "--seed", help="Seed of the document shuffle for the dev split"),
-    discontinuous: str = typer.Option("first", "--discontinuous", help="Discontinuous entities: first (fragment) | span (covering) | drop"),
+    discontinuous: str = typer.Option("first", "--discontinuous", help="Discontinuous entities: drop | first | extent | fragments"),
     on_error: str = typer.Option("error", "--on-error", help="error: stop at an entity whose offsets do not match; count: drop and count it"),
     lang: str = typer.Option("en", "--lang", help="spaCy language whose tokenizer is used"),
 ) -> None:
-    """Convert DDI-2013 XML to a DocBin: one Doc per document, gold entities, sentences and
-    positive interactions in doc._.relations (negatives = all other same-sentence pairs)."""
-    import spacy
-
-    from ..corpora.common import save_docbin
-    from ..corpora.ddi import read_ddi, split_docs
-
-    nlp = spacy.blank(lang)
-    summary = ConversionSummary(source=", ".join(map(str, inputs)))
-    with conversion_errors():
-        docs = list(read_ddi(inputs, nlp.make_doc, summary=summary, discontinuous=discontinuous, on_mismatch=on_error))
-        train, dev = split_docs(docs, dev_fraction if dev_output is not None else 0.0, seed)
-    summary.print()
-    save_docbin(train, output_path)
-    msg.good(f"Wrote {len(train)} documents to {output_path}")
-    if dev_output is not None:
-        save_docbin(dev, dev_output)
-        msg.good(f"Wrote {len(dev)} held-out documents ({dev_fraction:.0%}, seed {seed}) to {dev_output}")
+    """Deprecated alias of `electramed convert INPUT OUTPUT --format ddi` (removed in the next release)."""
+    deprecated("convert-ddi", "electramed convert INPUT OUTPUT --format ddi")
+    convert(inputs, output_path, "ddi", on_error=on_error, options={"discontinuous": discontinuous},
+            dev_output=dev_output, dev_fraction=dev_fraction, seed=seed, lang=lang)
 
 
 @app.command("convert-chemprot")
@@ -56,25 +42,9 @@ def convert_chemprot(
     on_error: str = typer.Option("error", "--on-error", help="sentences form: error | count lines with unreadable markers"),
     lang: str = typer.Option("en", "--lang", help="spaCy language whose tokenizer is used (sentences form)"),
 ) -> None:
-    """Convert ChemProt to a DocBin (see electramed_spacy.corpora.chemprot for the two protocols)."""
-    import spacy
-
-    from ..corpora.chemprot import detect_form, read_chemprot_pure, read_chemprot_sentences
-    from ..corpora.common import save_docbin
-
-    nlp = spacy.blank(lang)
-    with conversion_errors():
-        if form not in ("sentences", "pure", "auto"):
-            raise ValueError(f"--form must be sentences, pure or auto; got {form!r}")
-        form = detect_form(input_path) if form == "auto" else form
-        summary = ConversionSummary(source=f"{input_path} ({form} form)")
-        if form == "sentences":
-            docs = list(read_chemprot_sentences(input_path, nlp.make_doc, label_scheme=label_scheme, summary=summary, on_error=on_error))
-        else:
-            docs = list(read_chemprot_pure(input_path, nlp.make_doc, summary=summary))
-    summary.print()
-    save_docbin(docs, output_path)
-    msg.good(f"Wrote {len(docs)} documents to {output_path}")
+    """Deprecated alias of `electramed convert INPUT OUTPUT --format chemprot` (removed in the next release)."""
+    deprecated("convert-chemprot", "electramed convert INPUT OUTPUT --format chemprot")
+    convert([input_path], output_path, "chemprot", on_error=on_error, options={"form": form, "labels": label_scheme}, lang=lang)
 
 
 @app.command("evaluate-relations")

@@ -28,7 +28,7 @@ from spacy.tokens import Doc
 from spacy.training import Corpus
 from spacy.util import registry
 
-from .common import ON_MISMATCH, ConversionSummary, CorpusFormatError, parse_json, read_text, split_at_boundaries
+from .common import ON_ERROR, ConversionSummary, CorpusFormatError, parse_json, read_text, split_at_boundaries
 
 ANSWERS_KEY = "answers"
 ANSWER_LABEL = "ANSWER"
@@ -93,8 +93,8 @@ def _problem(path, where: str, problem: str, expected: str, summary: ConversionS
 
 
 def _check_on_error(on_error: str) -> None:
-    if on_error not in ON_MISMATCH:
-        raise ValueError(f"on_error must be one of {ON_MISMATCH}, got {on_error!r}")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
 
 
 def read_squad_json(

@@ -12,11 +12,11 @@ mention text that starts with the BOM matches (counted as a whitespace/BOM note)
 Lines of the `.ann` file:
 
 * `T1<TAB>Label start end<TAB>text` - a mention. Discontinuous mentions
-  (`start end;start end`) follow `discontinuous=`:
-  `"drop"` (default: not converted, counted), `"extent"` (one span from the first
-  start to the last end, which also covers the text in between), or
-  `"fragments"` (one mention per fragment, same label). spaCy spans are
-  contiguous, so there is no lossless choice; all three are counted.
+  (`start end;start end`) follow `discontinuous=` (`common.DISCONTINUOUS`, shared with DDI):
+  `"drop"` (default: not converted, counted), `"first"` (the first fragment),
+  `"extent"` (one span from the first start to the last end, which also covers the
+  text in between), or `"fragments"` (one mention per fragment, same label). spaCy
+  spans are contiguous, so there is no lossless choice; every case is counted.
 * `R1<TAB>Label Arg1:T1 Arg2:T2` - a relation: head = Arg1, tail = Arg2, written
   with `set_relations`. A relation whose argument was dropped is counted.
 * `A`/`M` (attributes), `N` (normalisations), `#` (notes), `E` (events), `*`
@@ -31,10 +31,10 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 from spacy.tokens import Doc, Span
 
 from ..relations import Relation, set_relations
-from .common import DOC_ID, ConversionSummary, CorpusFormatError, as_offset, doc_from_offsets, input_files, read_lines, read_text_bom
+from .common import (DOC_ID, ConversionSummary, CorpusFormatError, as_offset, discontinuous_policy, doc_from_offsets, input_files,
+                     read_lines, read_text_bom)
 from .sentences import set_sentence_starts
 
-DISCONTINUOUS = ("drop", "extent", "fragments")
 IGNORED = {"A": "attribute", "M": "attribute", "N": "normalisation", "#": "note", "E": "event", "*": "equivalence"}
 EXPECTED_T = "'T<id><TAB><Label> <start> <end>[;<start> <end>...]<TAB><text>'."
 EXPECTED_R = "'R<id><TAB><Label> Arg1:<T id> Arg2:<T id>'."
@@ -86,14 +86,13 @@ def read_brat(
     make_doc: Callable[[str], Doc],
     *,
     summary: Optional[ConversionSummary] = None,
-    on_mismatch: str = "error",
+    on_error: str = "error",
     discontinuous: str = "drop",
     sentences: bool = True,
 ) -> Iterator[Doc]:
     """Yield one Doc per `.ann` file under `path` (a directory or one `.ann` file),
     with text from the `.txt` file of the same stem."""
-    if discontinuous not in DISCONTINUOUS:
-        raise ValueError(f"discontinuous must be one of {DISCONTINUOUS}, got {discontinuous!r}")
+    discontinuous = discontinuous_policy(discontinuous)
     summary = summary if summary is not None else ConversionSummary(source=str(path))
     for ann in input_files(path, ["*.ann"]):
         txt = ann.with_suffix(".txt")
@@ -118,6 +117,8 @@ def read_brat(
                 summary.notes[f"discontinuous mentions (policy: {discontinuous})"] += 1
                 if discontinuous == "extent":
                     frags, mtext = [(frags[0][0], frags[-1][1])], None
+                elif discontinuous == "first":
+                    frags, mtext = frags[:1], (mtext.split(" ")[0] if mtext.count(" ") == len(frags) - 1 else None)
                 else:
                     pieces = mtext.split(" ") if mtext.count(" ") == len(frags) - 1 else [None] * len(frags)
                     for (start, end), piece in zip(frags, pieces):
@@ -131,7 +132,7 @@ def read_brat(
             where.append(f"{ann}:{n}")
             owner.append(tid)
         doc, spans = doc_from_offsets(
-            make_doc, text, offsets, summary=summary, on_mismatch=on_mismatch, where=str(ann),
+            make_doc, text, offsets, summary=summary, on_error=on_error, where=str(ann),
             mention_texts=claimed, mention_where=where,
         )
         by_id: Dict[str, Span] = {}

@@ -35,7 +35,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 from spacy.tokens import Doc
 
 from ..relations import Relation, set_relations
-from .common import ON_MISMATCH, ConversionSummary, CorpusFormatError, doc_from_offsets, parse_json, read_lines
+from .common import ON_ERROR, ConversionSummary, CorpusFormatError, doc_from_offsets, parse_json, read_lines
 
 CPR_GROUPS: Dict[str, str] = {
     "ACTIVATOR": "CPR:3", "INDIRECT-UPREGULATOR": "CPR:3", "UPREGULATOR": "CPR:3",
@@ -126,8 +126,8 @@ def read_chemprot_sentences(
     on_error="count" drops (and counts) lines whose markers cannot be parsed
     instead of raising.
     """
-    if on_error not in ON_MISMATCH:
-        raise ValueError(f"on_error must be one of {ON_MISMATCH}, got {on_error!r}")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     if label_scheme not in LABEL_SCHEMES:
         raise ValueError(f"label_scheme must be one of {LABEL_SCHEMES}, got {label_scheme!r}.")
     path = Path(path)

@@ -25,18 +25,25 @@ Reading policy, shared by every reader so they fail alike:
 """
 import io
 import json
+import random
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, DocBin, Span, SpanGroup
 from wasabi import msg
 
 from ..errors import ElectraMedError
 
 MENTIONS_KEY = "mentions"
-ON_MISMATCH = ("error", "count")
+ON_ERROR = ("error", "count")  # bad input: fail at file:line, or drop it and count it in the summary
+# Discontinuous mentions (brat `a b;c d`, DDI `a-b;c-d`), one vocabulary for every reader: spaCy spans are
+# contiguous, so no choice is lossless. drop: not converted; first: the first fragment; extent: one span from
+# the first start to the last end (covering the text between); fragments: one mention per fragment.
+DISCONTINUOUS = ("drop", "first", "extent", "fragments")
+DEPRECATED_DISCONTINUOUS = {"span": "extent"}  # DDI's name before 0.3
 BOM = "\ufeff"
 NOTE_WHITESPACE = "mention text differs from the document only in whitespace/BOM (span trimmed)"
 EXPECTED_UTF8 = "a UTF-8 text file (re-encode it, e.g. `iconv -f latin1 -t utf-8 in > out`)."
@@ -222,7 +229,7 @@ def doc_from_offsets(
     mentions: Sequence[Tuple[int, int, str]],
     *,
     summary: Optional[ConversionSummary] = None,
-    on_mismatch: str = "error",
+    on_error: str = "error",
     where: str = "",
     mention_texts: Optional[Sequence[Optional[str]]] = None,
     mention_where: Optional[Sequence[str]] = None,
@@ -233,7 +240,7 @@ def doc_from_offsets(
     make_doc: the tokenizer (`nlp.make_doc`). `mention_texts`, when given, are the
     surface strings the corpus claims for each mention; a mismatch with
     `text[start:end]` (or offsets outside the text) raises CorpusFormatError
-    (`on_mismatch="error"`) or is counted and dropped (`"count"`).
+    (`on_error="error"`) or is counted and dropped (`"count"`).
     A claimed text that differs only in whitespace or a BOM is accepted and
     counted as `NOTE_WHITESPACE` (see the module docstring); every span is trimmed
     to the non-whitespace text it covers.
@@ -241,8 +248,8 @@ def doc_from_offsets(
     error message; `kb_ids` sets each mention's `span.kb_id_` (e.g. MeSH ids).
     Returns the Doc and, per input mention, its Span (None if dropped).
     """
-    if on_mismatch not in ON_MISMATCH:
-        raise ValueError(f"on_mismatch must be one of {ON_MISMATCH}, got {on_mismatch!r}")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     summary = summary if summary is not None else ConversionSummary()
     valid: List[Optional[Tuple[int, int, str]]] = []
     for i, (start, end, label) in enumerate(mentions):
@@ -259,9 +266,9 @@ def doc_from_offsets(
         if not problem and trimmed[0] >= trimmed[1]:
             problem = f"mention ({label}) at {start}-{end} covers only whitespace."
         if problem:
-            if on_mismatch == "error":
+            if on_error == "error":
                 loc = mention_where[i] if mention_where is not None else (where or "<text>")
-                raise CorpusFormatError(loc, None, problem, "offsets that index the document text (or use on_mismatch='count').")
+                raise CorpusFormatError(loc, None, problem, "offsets that index the document text (or use on_error='count').")
             summary.drop("offset mismatch")
             valid.append(None)
             continue
@@ -317,6 +324,73 @@ def input_files(path: Union[str, Path], patterns: Sequence[str]) -> List[Path]:
     if not files:
         raise CorpusFormatError(path, None, "no corpus files found in this directory.", f"files matching {', '.join(patterns)}.")
     return files
+
+
+def discontinuous_policy(value: str) -> str:
+    """`value` checked against DISCONTINUOUS; an old name is mapped to its new one with a DeprecationWarning."""
+    if value in DEPRECATED_DISCONTINUOUS:
+        new = DEPRECATED_DISCONTINUOUS[value]
+        warnings.warn(f"discontinuous={value!r} is deprecated and will be removed in the next release: use {new!r} (same policy).",
+                      DeprecationWarning, stacklevel=3)
+        return new
+    if value not in DISCONTINUOUS:
+        raise ValueError(f"discontinuous must be one of {DISCONTINUOUS}, got {value!r}.")
+    return value
+
+
+def split_dev(docs: Sequence[Doc], fraction: float, *, seed: int, key: Optional[Callable[[Doc], Hashable]] = None) -> Tuple[List[Doc], List[Doc]]:
+    """(train, dev): a seeded random `fraction` of the groups goes to dev, order kept on both sides.
+
+    A group is one Doc, or with `key` every Doc of the same key (BioASQ: all snippets of a question), so no
+    group has Docs on both sides. The same Docs, fraction and seed always give the same split.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"dev_fraction must be in [0, 1), got {fraction}.")
+    keys = [i if key is None else key(doc) for i, doc in enumerate(docs)]
+    groups = list(dict.fromkeys(keys))  # first-appearance order
+    order = list(range(len(groups)))
+    random.Random(seed).shuffle(order)
+    dev_groups = {groups[i] for i in order[:int(round(len(groups) * fraction))]}
+    return [d for d, k in zip(docs, keys) if k not in dev_groups], [d for d, k in zip(docs, keys) if k in dev_groups]
+
+
+def parse_label_map(text: str) -> Dict[str, str]:
+    """`"A=B,C=B"` -> {"A": "B", "C": "B"} (e.g. NCBI-disease's four disease types merged to Disease)."""
+    mapping: Dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        old, sep, new = (x.strip() for x in item.partition("="))
+        if not sep or not old or not new:
+            raise ValueError(f"--label-map: {item!r} is not FROM=TO; write e.g. --label-map SpecificDisease=Disease,Modifier=Disease.")
+        if mapping.get(old, new) != new:
+            raise ValueError(f"--label-map maps {old!r} twice ({mapping[old]!r} and {new!r}); give each label one target.")
+        mapping[old] = new
+    if not mapping:
+        raise ValueError("--label-map is empty; write e.g. --label-map SpecificDisease=Disease,Modifier=Disease.")
+    return mapping
+
+
+def map_labels(doc: Doc, mapping: Dict[str, str]) -> Counter:
+    """Relabel `doc.ents` and every span group in place (offsets, kb ids and group attrs unchanged);
+    returns how many mentions (distinct offsets) each old label renamed. Relations refer to token offsets,
+    so they are unaffected."""
+    renamed = set()
+
+    def relabel(spans: Iterable[Span]) -> List[Span]:
+        out = []
+        for span in spans:
+            new = mapping.get(span.label_)
+            if new is not None:
+                renamed.add((span.start, span.end, span.label_))
+                span = Span(doc, span.start, span.end, label=new, kb_id=span.kb_id)
+            out.append(span)
+        return out
+
+    for name, group in list(doc.spans.items()):
+        if any(span.label_ in mapping for span in group):
+            doc.spans[name] = SpanGroup(doc, name=name, attrs=dict(group.attrs), spans=relabel(group))
+    if any(ent.label_ in mapping for ent in doc.ents):
+        doc.ents = relabel(doc.ents)
+    return Counter(label for _, _, label in renamed)
 
 
 def save_docbin(docs: Iterable[Doc], output: Union[str, Path]) -> Path:

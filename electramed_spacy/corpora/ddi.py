@@ -17,29 +17,29 @@ entity pair that is not a relation is a negative, which reproduces the corpus'
 pair set (every sentence's pairs are all unordered entity pairs).
 
 Discontinuous entities (`charOffset="a-b;c-d"`, 0.5% of the mentions, e.g.
-"beta- and alpha-adrenergic blockers"): `discontinuous="first"` (default) keeps
-the first fragment, which overlaps no other mention, so the pair survives in
-`doc.ents`; "span" takes the covering span from the first start to the last end
-(often overlapping another mention, which then leaves `doc.ents`); "drop" drops
-the entity and its pairs. Each case is counted in the summary.
+"beta- and alpha-adrenergic blockers") follow `discontinuous=` (`common.DISCONTINUOUS`,
+shared with brat): "first" (default) keeps the first fragment, which overlaps no
+other mention, so the pair survives in `doc.ents`; "extent" (called "span" before
+0.3) takes the covering span from the first start to the last end (often overlapping
+another mention, which then leaves `doc.ents`); "fragments" makes one mention per
+fragment (pairs use the first); "drop" drops the entity and its pairs. Each case is
+counted in the summary.
 
 Files are parsed as UTF-8 whatever their XML declaration says (the corpus is
 UTF-8; a declared encoding Python cannot decode used to escape as LookupError),
 so a wrong byte is a "not well-formed" error naming file:line.
 """
-import random
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from xml.parsers import expat
 
 from spacy.tokens import Doc
 
 from ..relations import Relation, set_relations
-from .common import ConversionSummary, CorpusFormatError, as_offset, doc_from_offsets
+from .common import ConversionSummary, CorpusFormatError, as_offset, discontinuous_policy, doc_from_offsets, input_files
 
 DDI_ENTITY_TYPES = ("drug", "brand", "group", "drug_n")
 DDI_RELATION_TYPES = ("mechanism", "effect", "advise", "int")
-DISCONTINUOUS_POLICIES = ("first", "span", "drop")
 
 
 def _parse_xml(path: Path) -> List[Dict]:
@@ -90,11 +90,10 @@ def _parse_offsets(value: Optional[str], path: Path, line: int) -> List[Tuple[in
 
 def read_ddi_file(
     path: Union[str, Path], make_doc: Callable[[str], Doc], *, summary: Optional[ConversionSummary] = None,
-    discontinuous: str = "first", on_mismatch: str = "error",
+    discontinuous: str = "first", on_error: str = "error",
 ) -> Doc:
     """One DDI-2013 XML file -> one Doc (see the module docstring)."""
-    if discontinuous not in DISCONTINUOUS_POLICIES:
-        raise ValueError(f"discontinuous must be one of {DISCONTINUOUS_POLICIES}, got {discontinuous!r}.")
+    discontinuous = discontinuous_policy(discontinuous)
     path = Path(path)
     summary = summary if summary is not None else ConversionSummary()
     sentences = _parse_xml(path)
@@ -127,27 +126,29 @@ def read_ddi_file(
                 if discontinuous == "drop":
                     summary.drop("discontinuous entity (policy: drop)")
                     continue
-                start, end = (fragments[0] if discontinuous == "first" else (fragments[0][0], fragments[-1][1]))
+                pieces = {"first": fragments[:1], "extent": [(fragments[0][0], fragments[-1][1])]}.get(discontinuous, fragments)
                 check = None  # the corpus' text attribute joins the fragments
             else:
-                start, end = fragments[0]
-            if end > len(stext):
+                pieces = fragments
+            if max(end for _, end in pieces) > len(stext):
                 problem = f"entity {ent['id']} charOffset {ent.get('charOffset')} falls outside its sentence of length {len(stext)}."
-                if on_mismatch == "error":
-                    raise CorpusFormatError(path, line, problem, "offsets inside the sentence text (or on_mismatch='count').")
+                if on_error == "error":
+                    raise CorpusFormatError(path, line, problem, "offsets inside the sentence text (or on_error='count').")
                 summary.drop("offset mismatch")
                 continue
+            start, end = pieces[0]
             if check is not None and stext[start:end] != check:
                 problem = f"entity {ent['id']} text {check!r} does not match the sentence at {ent.get('charOffset')}: {stext[start:end]!r}."
-                if on_mismatch == "error":
-                    raise CorpusFormatError(path, line, problem, "charOffset that indexes the sentence text (or on_mismatch='count').")
+                if on_error == "error":
+                    raise CorpusFormatError(path, line, problem, "charOffset that indexes the sentence text (or on_error='count').")
                 summary.drop("offset mismatch")
                 continue
-            entity_index[ent["id"]] = len(mentions)
-            mentions.append((offset + start, offset + end, etype))
-            claimed.append(None)
+            entity_index[ent["id"]] = len(mentions)  # with "fragments", the first fragment stands for the entity
+            for start, end in pieces:
+                mentions.append((offset + start, offset + end, etype))
+                claimed.append(None)
         pairs.extend((p, sent["line"]) for p in sent["pairs"])
-    doc, spans = doc_from_offsets(make_doc, text, mentions, summary=summary, on_mismatch=on_mismatch, where=str(path), mention_texts=claimed)
+    doc, spans = doc_from_offsets(make_doc, text, mentions, summary=summary, on_error=on_error, where=str(path), mention_texts=claimed)
     starts = set(sent_starts)
     for token in doc:
         token.is_sent_start = token.i == 0 or token.idx in starts
@@ -192,36 +193,13 @@ def read_ddi_file(
 
 
 def ddi_files(inputs: Iterable[Union[str, Path]]) -> List[Path]:
-    """The .xml files under the given files/directories, sorted for a reproducible order."""
-    files: List[Path] = []
-    for item in inputs:
-        item = Path(item)
-        if item.is_dir():
-            files.extend(sorted(item.rglob("*.xml")))
-        elif item.exists():
-            files.append(item)
-        else:
-            raise CorpusFormatError(item, None, "does not exist.", "a DDI-2013 .xml file or a directory holding them (e.g. ddi2013/train).")
-    if not files:
-        raise CorpusFormatError(", ".join(map(str, inputs)), None, "contains no .xml files.", "DDI-2013 XML files (train/DrugBank/*.xml, ...).")
-    return files
+    """The .xml files under the given files/directories (`common.input_files`), sorted per input."""
+    return [f for item in inputs for f in input_files(item, ["*.xml"])]
 
 
 def read_ddi(
     inputs: Iterable[Union[str, Path]], make_doc: Callable[[str], Doc], *,
-    summary: Optional[ConversionSummary] = None, discontinuous: str = "first", on_mismatch: str = "error",
+    summary: Optional[ConversionSummary] = None, discontinuous: str = "first", on_error: str = "error",
 ) -> Iterator[Doc]:
     for path in ddi_files(inputs):
-        yield read_ddi_file(path, make_doc, summary=summary, discontinuous=discontinuous, on_mismatch=on_mismatch)
-
-
-def split_docs(docs: Sequence[Doc], dev_fraction: float, seed: int) -> Tuple[List[Doc], List[Doc]]:
-    """(train, dev): a seeded random `dev_fraction` of the documents goes to dev."""
-    if not 0.0 <= dev_fraction < 1.0:
-        raise ValueError(f"dev_fraction must be in [0, 1), got {dev_fraction}.")
-    order = list(range(len(docs)))
-    random.Random(seed).shuffle(order)
-    n_dev = int(round(len(docs) * dev_fraction))
-    dev_ids = set(order[:n_dev])
-    return [d for i, d in enumerate(docs) if i not in dev_ids], [d for i, d in enumerate(docs) if i in dev_ids]
-
+        yield read_ddi_file(path, make_doc, summary=summary, discontinuous=discontinuous, on_error=on_error)

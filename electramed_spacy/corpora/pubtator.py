@@ -35,7 +35,7 @@ Line kinds: a line whose second column is an integer is a mention; a relation
 line has a label there (`CID`) and 4 columns, or more when its third column is
 not an integer. Any other annotation line with 5 or more columns is a mention
 with a malformed start offset: an error naming file:line, or with
-`on_mismatch="count"` a counted drop, like every mention whose offsets are not
+`on_error="count"` a counted drop, like every mention whose offsets are not
 an increasing pair of integers. Text follows `common.read_lines` (UTF-8, BOM
 removed); mention texts that differ from the document only in whitespace are
 accepted and noted (`common.NOTE_WHITESPACE`).
@@ -61,7 +61,7 @@ NOTE_COMPOSITE = "composite mention texts (PubTator 7th column) not stored"
 NOTE_CONCEPT_ONLY = "concept relations without a mention of both concepts (kept in doc._.concept_relations only)"
 DROP_OFFSETS = "mention with malformed offsets (not an increasing pair of integers)"
 RELATION_LABEL = re.compile(r"[A-Za-z][\w:.\-]*")
-EXPECTED_OFFSETS = "integer character offsets 'PMID<TAB>start<TAB>end<TAB>...' with 0 <= start < end (or on_mismatch='count')."
+EXPECTED_OFFSETS = "integer character offsets 'PMID<TAB>start<TAB>end<TAB>...' with 0 <= start < end (or on_error='count')."
 
 
 def install_extensions() -> None:
@@ -87,13 +87,13 @@ def _is_relation(cols: List[str]) -> bool:
     return len(cols) >= 4 and RELATION_LABEL.fullmatch(cols[1]) is not None and (len(cols) == 4 or as_offset(cols[2]) is None)
 
 
-def _parse(path: Path, summary: ConversionSummary, on_mismatch: str) -> Iterator[_Block]:
+def _parse(path: Path, summary: ConversionSummary, on_error: str) -> Iterator[_Block]:
     """Yield one _Block per document; raise CorpusFormatError at the first malformed line
-    (a mention's malformed offsets are counted instead when on_mismatch="count")."""
+    (a mention's malformed offsets are counted instead when on_error="count")."""
     block: Optional[_Block] = None
 
     def bad_offsets(n: int, problem: str) -> None:
-        if on_mismatch == "error":
+        if on_error == "error":
             raise CorpusFormatError(path, n, problem, EXPECTED_OFFSETS)
         summary.drop(DROP_OFFSETS)
 
@@ -172,22 +172,22 @@ def read_pubtator(
     make_doc: Callable[[str], Doc],
     *,
     summary: Optional[ConversionSummary] = None,
-    on_mismatch: str = "error",
+    on_error: str = "error",
     sentences: bool = True,
 ) -> Iterator[Doc]:
     """Yield one Doc per PubTator document of the file at `path` (see module docstring).
 
-    make_doc: the tokenizer, e.g. `nlp.make_doc`. on_mismatch: "error" (raise
+    make_doc: the tokenizer, e.g. `nlp.make_doc`. on_error: "error" (raise
     CorpusFormatError naming file:line) or "count" (drop the mention, count it).
     """
     install_extensions()
     path = Path(path)
     summary = summary if summary is not None else ConversionSummary(source=str(path))
-    for block in _parse(path, summary, on_mismatch):
+    for block in _parse(path, summary, on_error):
         text = block.title if not block.abstract else f"{block.title} {block.abstract}"
         doc, spans = doc_from_offsets(
             make_doc, text, [(s, e, t) for s, e, _, t, _, _ in block.mentions],
-            summary=summary, on_mismatch=on_mismatch, where=f"{path}:{block.line}",
+            summary=summary, on_error=on_error, where=f"{path}:{block.line}",
             mention_texts=[m[2] for m in block.mentions],
             mention_where=[f"{path}:{m[5]}" for m in block.mentions],
             kb_ids=[m[4] for m in block.mentions],

@@ -1,7 +1,12 @@
-"""One entry point for every NER/RE corpus format, and registered spaCy readers.
+"""One entry point for every corpus format (`FORMATS`), and registered spaCy readers.
 
-`iter_docs(format, path, nlp, ...)` yields reference Docs from PubTator, CoNLL or
-brat input (a file or a directory); `electramed convert` writes them to a DocBin.
+`FORMATS` maps each format name to its reader, the options it takes and the unit of its dev split,
+as spaCy's `cli/convert.py` maps converters: pubtator, conll, brat (NER, with relations where the
+corpus has them), ddi and chemprot (relations), bioasq (QA). `iter_docs(format, paths, nlp, ...)`
+yields reference Docs from a file or a directory; `electramed convert` writes them to a DocBin.
+Every format shares one `on_error` policy (`common.ON_ERROR`) and one `discontinuous` vocabulary
+(`common.DISCONTINUOUS`).
+
 The registered readers (`electramed.PubTatorCorpus.v1`, `electramed.ConllCorpus.v1`,
 `electramed.BratCorpus.v1`) let a training config read the raw files directly,
 like `spacy.Corpus.v1` reads a DocBin:
@@ -13,14 +18,15 @@ like `spacy.Corpus.v1` reads a DocBin:
 Each returns a callable `(nlp) -> Iterator[Example]`, where the reference is the
 converted Doc and the predicted Doc is `nlp.make_doc(reference.text)` (as in
 `spacy.Corpus`; spaCy aligns the two tokenisations). Used for the ELECTRAMed
-(arXiv:2104.09585) NER benchmarks.
+(arXiv:2104.09585) NER benchmarks. (Their `on_mismatch` parameter is the v1 name of `on_error`.)
 
 `spacy train` prints no conversion summary, so at the end of the first full pass
 over the corpus (spaCy's initialisation reads it once) a reader warns once with
 what it dropped and why, and when it read no document at all.
 """
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Union
+from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -28,53 +34,122 @@ from spacy.training import Example
 from spacy.util import registry
 from wasabi import msg
 
-from .brat import DISCONTINUOUS, read_brat
-from .common import ON_MISMATCH, ConversionSummary, empty_warning, input_files
+from .bioasq import detect_format, golden_to_docs, question_key, read_squad_json
+from .brat import read_brat
+from .chemprot import detect_form, read_chemprot_pure, read_chemprot_sentences
+from .common import DEPRECATED_DISCONTINUOUS, DISCONTINUOUS, ON_ERROR, ConversionSummary, empty_warning, input_files
 from .conll import CONLL_PATTERNS, SCHEMES, read_conll
+from .ddi import read_ddi
 from .pubtator import PUBTATOR_PATTERNS, read_pubtator
 
-FORMATS = ("pubtator", "conll", "brat")
+Paths = Sequence[Path]
+JSON_PATTERNS = ["*.json", "*.jsonl"]
+
+
+def _pubtator(paths: Paths, nlp: Language, summary: ConversionSummary, on_error: str, sentences: bool = True) -> Iterator[Doc]:
+    for file in _files(paths, PUBTATOR_PATTERNS):
+        yield from read_pubtator(file, nlp.make_doc, summary=summary, on_error=on_error, sentences=sentences)
+
+
+def _conll(paths: Paths, nlp: Language, summary: ConversionSummary, on_error: str, scheme: str = "auto", n_sents: int = 10) -> Iterator[Doc]:
+    for file in _files(paths, CONLL_PATTERNS):  # tags, not offsets: nothing for on_error to skip
+        yield from read_conll(file, nlp.vocab, scheme=scheme, n_sents=n_sents, summary=summary)
+
+
+def _brat(paths: Paths, nlp: Language, summary: ConversionSummary, on_error: str, sentences: bool = True,
+          discontinuous: str = "drop") -> Iterator[Doc]:
+    for path in paths:
+        yield from read_brat(path, nlp.make_doc, summary=summary, on_error=on_error, discontinuous=discontinuous, sentences=sentences)
+
+
+def _ddi(paths: Paths, nlp: Language, summary: ConversionSummary, on_error: str, discontinuous: str = "first") -> Iterator[Doc]:
+    yield from read_ddi(paths, nlp.make_doc, summary=summary, discontinuous=discontinuous, on_error=on_error)
+
+
+def _chemprot(paths: Paths, nlp: Language, summary: ConversionSummary, on_error: str, form: str = "auto",
+              labels: str = "cpr") -> Iterator[Doc]:
+    _check("form", form, ("auto", "sentences", "pure"))
+    for file in _files(paths, JSON_PATTERNS):
+        file_form = detect_form(file) if form == "auto" else form
+        summary.notes[f"chemprot files in the {file_form} form"] += 1
+        if file_form == "sentences":
+            yield from read_chemprot_sentences(file, nlp.make_doc, label_scheme=labels, summary=summary, on_error=on_error)
+        else:
+            yield from read_chemprot_pure(file, nlp.make_doc, summary=summary)
+
+
+def _bioasq(paths: Paths, nlp: Language, summary: ConversionSummary, on_error: str, form: str = "auto",
+            unanswerable: str = "drop") -> Iterator[Doc]:
+    _check("form", form, ("auto", "squad", "golden"))
+    for file in _files(paths, JSON_PATTERNS):
+        if (detect_format(file) if form == "auto" else form) == "squad":
+            yield from read_squad_json(file, nlp.make_doc, summary=summary, on_error=on_error)
+        else:
+            yield from golden_to_docs(file, nlp.make_doc, summary=summary, on_error=on_error, unanswerable=unanswerable)
+
+
+def _files(paths: Paths, patterns: Sequence[str]) -> List[Path]:
+    return [f for path in paths for f in input_files(path, patterns)]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A corpus format: its reader `(paths, nlp, summary, on_error, **options) -> Docs`, the options it
+    takes (their defaults are the reader's), and what one unit of a dev split is (None: a Doc)."""
+
+    read: Callable[..., Iterator[Doc]]
+    options: Tuple[str, ...]
+    description: str
+    group: Optional[Callable[[Doc], Hashable]] = None
+
+
+FORMATS: Dict[str, Format] = {
+    "pubtator": Format(_pubtator, ("sentences",), "PubTator (BC5CDR, NCBI-disease): mentions, MeSH ids, CID relations"),
+    "conll": Format(_conll, ("scheme", "n_sents"), "CoNLL token-per-line, IOB1/IOB2 (BLURB NER sets)"),
+    "brat": Format(_brat, ("sentences", "discontinuous"), "brat standoff directory (.txt + .ann): mentions, relations"),
+    "ddi": Format(_ddi, ("discontinuous",), "DDI-2013 XML files or directories: drugs and interactions"),
+    "chemprot": Format(_chemprot, ("form", "labels"), "ChemProt, sentences (.jsonl) or pure (.json) form: relations"),
+    "bioasq": Format(_bioasq, ("form", "unanswerable"), "BioASQ QA, SQuAD-style or golden JSON: one Doc per (question, snippet)",
+                     group=question_key),
+}
+
+
+def check_options(fmt: str, options: Dict[str, Any]) -> None:
+    """Fail before reading when the format is unknown or an option does not apply to it."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {tuple(FORMATS)}, got {fmt!r}")
+    wrong = [name for name in options if name not in FORMATS[fmt].options]
+    if wrong:
+        flags = ", ".join("--" + name.replace("_", "-") for name in wrong)
+        takes = ", ".join("--" + name.replace("_", "-") for name in FORMATS[fmt].options)
+        raise ValueError(f"{flags} does not apply to --format {fmt}, whose options are: {takes}.")
+    if "discontinuous" in options:
+        _check("discontinuous", options["discontinuous"], DISCONTINUOUS + tuple(DEPRECATED_DISCONTINUOUS))
 
 
 def iter_docs(
     fmt: str,
-    path: Union[str, Path],
+    paths: Union[str, Path, Sequence[Union[str, Path]]],
     nlp: Language,
     *,
     summary: Optional[ConversionSummary] = None,
-    on_mismatch: str = "error",
-    sentences: bool = True,
-    scheme: str = "auto",
-    n_sents: int = 10,
-    discontinuous: str = "drop",
+    on_error: str = "error",
+    **options: Any,
 ) -> Iterator[Doc]:
-    """Reference Docs from the corpus at `path` (file or directory) in format `fmt`.
-
-    `sentences` applies to pubtator and brat (CoNLL sentences come from the file);
-    `scheme`/`n_sents` to conll; `discontinuous` to brat; `on_mismatch` to the
-    character-offset formats.
-    """
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    if on_mismatch not in ON_MISMATCH:
-        raise ValueError(f"on_mismatch must be one of {ON_MISMATCH}, got {on_mismatch!r}")
-    summary = summary if summary is not None else ConversionSummary(source=str(path))
-    if fmt == "brat":
-        yield from read_brat(path, nlp.make_doc, summary=summary, on_mismatch=on_mismatch, discontinuous=discontinuous, sentences=sentences)
-    elif fmt == "pubtator":
-        for file in input_files(path, PUBTATOR_PATTERNS):
-            yield from read_pubtator(file, nlp.make_doc, summary=summary, on_mismatch=on_mismatch, sentences=sentences)
-    else:
-        for file in input_files(path, CONLL_PATTERNS):
-            yield from read_conll(file, nlp.vocab, scheme=scheme, n_sents=n_sents, summary=summary)
+    """Reference Docs from the corpus at `paths` (files or directories) in format `fmt`, with that
+    format's options (`FORMATS[fmt].options`; unset ones take the reader's defaults)."""
+    check_options(fmt, options)
+    _check("on_error", on_error, ON_ERROR)
+    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    summary = summary if summary is not None else ConversionSummary(source=", ".join(map(str, paths)))
+    yield from FORMATS[fmt].read(paths, nlp, summary, on_error, **options)
 
 
 class DocCorpus:
     """Iterate Examples from a corpus format, like `spacy.training.Corpus` for DocBins."""
 
     def __init__(self, fmt: str, path: Union[str, Path], *, limit: int = 0, **options):
-        if fmt not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+        check_options(fmt, {k: v for k, v in options.items() if k != "on_error"})
         self.fmt, self.path, self.limit, self.options = fmt, Path(path), limit, options
         self.summary = ConversionSummary(source=str(path))
         self.reported = False  # drops are reported once, not on every epoch
@@ -108,8 +183,8 @@ def create_pubtator_corpus(
     path: Union[str, Path], sentences: bool = True, on_mismatch: str = "error", limit: int = 0
 ) -> Callable[[Language], Iterator[Example]]:
     """Examples from a PubTator file or directory (BC5CDR, NCBI-disease)."""
-    _check("on_mismatch", on_mismatch, ON_MISMATCH)
-    return DocCorpus("pubtator", path, limit=limit, sentences=sentences, on_mismatch=on_mismatch)
+    _check("on_mismatch", on_mismatch, ON_ERROR)
+    return DocCorpus("pubtator", path, limit=limit, sentences=sentences, on_error=on_mismatch)
 
 
 @registry.readers("electramed.ConllCorpus.v1")
@@ -126,6 +201,6 @@ def create_brat_corpus(
     path: Union[str, Path], sentences: bool = True, on_mismatch: str = "error", discontinuous: str = "drop", limit: int = 0
 ) -> Callable[[Language], Iterator[Example]]:
     """Examples from a brat standoff directory (.txt + .ann)."""
-    _check("on_mismatch", on_mismatch, ON_MISMATCH)
+    _check("on_mismatch", on_mismatch, ON_ERROR)
     _check("discontinuous", discontinuous, DISCONTINUOUS)
-    return DocCorpus("brat", path, limit=limit, sentences=sentences, on_mismatch=on_mismatch, discontinuous=discontinuous)
+    return DocCorpus("brat", path, limit=limit, sentences=sentences, on_error=on_mismatch, discontinuous=discontinuous)

@@ -113,7 +113,7 @@ def test_pubtator_malformed_offsets_are_counted_drops_in_count_mode(tmp_path):
     path = tmp_path / "bad.PubTator.txt"
     path.write_text(HEAD + "5\t0x\t7\tAspirin\tChemical\tD1\n5\t7\t0\tAspirin\tChemical\tD1\n5\t12\t18\tstroke\tDisease\tD2\n5\tCID\tD1\tD2\n")
     summary = ConversionSummary()
-    (doc,) = read_pubtator(path, NLP.make_doc, summary=summary, on_mismatch="count")
+    (doc,) = read_pubtator(path, NLP.make_doc, summary=summary, on_error="count")
     assert [e.text for e in doc.ents] == ["stroke"]
     assert summary.dropped == {DROP_OFFSETS: 2}
     # the relation line is still a relation, and the bad mention did not become one

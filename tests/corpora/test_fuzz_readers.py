@@ -27,7 +27,7 @@ from conftest import FIXTURES
 from electramed_spacy.corpora.bioasq import ANSWERS_KEY, golden_to_docs, read_squad_json
 from electramed_spacy.corpora.brat import read_brat
 from electramed_spacy.corpora.chemprot import read_chemprot_pure, read_chemprot_sentences
-from electramed_spacy.corpora.common import BOM, CorpusFormatError
+from electramed_spacy.corpora.common import BOM, DISCONTINUOUS, CorpusFormatError
 from electramed_spacy.corpora.conll import read_conll
 from electramed_spacy.corpora.ddi import read_ddi_file
 from electramed_spacy.corpora.pubtator import read_pubtator
@@ -159,16 +159,16 @@ def _modes(key: str, values: Sequence[str], **more: Sequence[str]) -> List[dict]
 
 TARGETS: Dict[str, Target] = {
     "pubtator": Target(FIXTURES / "ner" / "bc5cdr_sample.PubTator.txt", lambda p, **o: read_pubtator(p, NLP.make_doc, **o),
-                       shuffle_tab_columns, random_numbers, _modes("on_mismatch", ["error", "count"], sentences=[True, False]),
+                       shuffle_tab_columns, random_numbers, _modes("on_error", ["error", "count"], sentences=[True, False]),
                        "input.PubTator.txt"),
     "conll": Target(FIXTURES / "ner" / "ncbi_sample_iob1.conll", lambda p, **o: read_conll(p, NLP.vocab, **o),
                     shuffle_tab_columns, random_numbers, _modes("scheme", ["auto", "iob1", "iob2"], n_sents=[0, 2]), "input.conll"),
     "brat": Target(FIXTURES / "ner" / "brat" / "metformin.ann", lambda p, **o: read_brat(p.parent, NLP.make_doc, **o),
                    shuffle_space_columns, random_numbers,
-                   _modes("on_mismatch", ["error", "count"], discontinuous=["drop", "extent", "fragments"]), "doc.ann"),
+                   _modes("on_error", ["error", "count"], discontinuous=list(DISCONTINUOUS)), "doc.ann"),
     "ddi": Target(FIXTURES / "re" / "ddi" / "interaction_sample.xml", lambda p, **o: [read_ddi_file(p, NLP.make_doc, **o)],
                   shuffle_xml_attributes, random_numbers,
-                  _modes("on_mismatch", ["error", "count"], discontinuous=["first", "span", "drop"]), "input.xml"),
+                  _modes("on_error", ["error", "count"], discontinuous=list(DISCONTINUOUS)), "input.xml"),
     "chemprot_sentences": Target(FIXTURES / "re" / "chemprot" / "sentences_sample.jsonl",
                                  lambda p, **o: read_chemprot_sentences(p, NLP.make_doc, **o), shuffle_json_lines, move_markers,
                                  _modes("on_error", ["error", "count"], label_scheme=["cpr", "fine"]), "input.jsonl"),

@@ -106,7 +106,7 @@ def test_offset_mismatch_error_or_count(nlp, tmp_path):
     assert f"{path}:5:" in str(err.value)
     assert "'Aspirim' (Chemical) at 20-27 does not match the text there: 'Aspirin'" in str(err.value)
     assert "Expected: offsets that index the document text" in str(err.value)
-    docs, summary = _read(nlp, path, on_mismatch="count")
+    docs, summary = _read(nlp, path, on_error="count")
     assert [e.text for e in docs[0].ents] == ["Aspirin", "stroke"]
     assert summary.dropped["offset mismatch"] == 1
 

@@ -110,16 +110,16 @@ MALFORMED = [
     ("convert", ["--format", "pubtator"], "x.PubTator.txt", PUBTATOR_HEAD + "5\t0x\t7\tAspirin\tChemical\tD1\n", ":3: mention start offset '0x'"),
     ("convert", ["--format", "conll"], "x.tsv", "Aspirin\tB-Chemical\nstroke\tX-Disease\n", ":2: tag 'X-Disease'"),
     ("convert", ["--format", "conll"], "x.tsv", b"Aspirin\tO\ncaf\xe9\tO\n", ":2: byte 0xe9 at column 4"),
-    ("convert-ddi", [], "x.xml", '<?xml version="1.0"?>\n<document id="d">\n<sentence id="s" text="Aspirin.">\n', ":4: not well-formed XML"),
-    ("convert-ddi", [], "x.xml", '<document id="d">\n<sentence id="s" text="Aspirin.">\n<entity id="e" charOffset="0-6" type="protein" text="Aspirin"/>\n</sentence></document>\n', ":3: entity type 'protein'"),
-    ("convert-chemprot", [], "x.jsonl", '{"text": "<< A >> binds [[ B ]].", "label": "AGONIST"}\n{"text": "<< A >>\n', ":2: not valid JSON"),
-    ("convert-chemprot", [], "x.jsonl", '{"text": "<< A >> binds [[ B ]].", "label": "BINDER"}\n', ":1: label 'BINDER'"),
-    ("convert-chemprot", ["--form", "pure"], "x.json", json.dumps({"sentences": [["A"]], "ner": 5, "relations": [[]]}) + "\n", ":1: 'ner' is not a list"),
-    ("convert-chemprot", [], "x.json", b'{"text": "caf\xe9"}\n', ":1: byte 0xe9"),
-    ("convert-bioasq", [], "x.json", '{"data": [\n  {"paragraphs": [}\n]}', ":2: not valid JSON"),
-    ("convert-bioasq", [], "x.json", json.dumps({"data": [{"paragraphs": [{"context": 5, "qas": []}]}]}), ": at data[0].paragraphs[0]: missing or non-string 'context'"),
-    ("convert-bioasq", ["--format", "golden"], "x.json", json.dumps({"questions": [{"id": "q", "type": "factoid"}]}), ": at questions[0]: missing 'id' or 'body'"),
-    ("convert-bioasq", [], "x.json", b'{"data": []}\n\xff\n', ":2: byte 0xff"),
+    ("convert", ["--format", "ddi"], "x.xml", '<?xml version="1.0"?>\n<document id="d">\n<sentence id="s" text="Aspirin.">\n', ":4: not well-formed XML"),
+    ("convert", ["--format", "ddi"], "x.xml", '<document id="d">\n<sentence id="s" text="Aspirin.">\n<entity id="e" charOffset="0-6" type="protein" text="Aspirin"/>\n</sentence></document>\n', ":3: entity type 'protein'"),
+    ("convert", ["--format", "chemprot"], "x.jsonl", '{"text": "<< A >> binds [[ B ]].", "label": "AGONIST"}\n{"text": "<< A >>\n', ":2: not valid JSON"),
+    ("convert", ["--format", "chemprot"], "x.jsonl", '{"text": "<< A >> binds [[ B ]].", "label": "BINDER"}\n', ":1: label 'BINDER'"),
+    ("convert", ["--format", "chemprot", "--form", "pure"], "x.json", json.dumps({"sentences": [["A"]], "ner": 5, "relations": [[]]}) + "\n", ":1: 'ner' is not a list"),
+    ("convert", ["--format", "chemprot"], "x.json", b'{"text": "caf\xe9"}\n', ":1: byte 0xe9"),
+    ("convert", ["--format", "bioasq"], "x.json", '{"data": [\n  {"paragraphs": [}\n]}', ":2: not valid JSON"),
+    ("convert", ["--format", "bioasq"], "x.json", json.dumps({"data": [{"paragraphs": [{"context": 5, "qas": []}]}]}), ": at data[0].paragraphs[0]: missing or non-string 'context'"),
+    ("convert", ["--format", "bioasq", "--form", "golden"], "x.json", json.dumps({"questions": [{"id": "q", "type": "factoid"}]}), ": at questions[0]: missing 'id' or 'body'"),
+    ("convert", ["--format", "bioasq"], "x.json", b'{"data": []}\n\xff\n', ":2: byte 0xff"),
 ]
 
 
@@ -132,7 +132,7 @@ def _invoke(tmp_path, command, options, name, content):
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf8"))
     out = tmp_path / "out.spacy"
-    args = [command, str(path)] + (["-o", str(out)] if command == "convert-ddi" else [str(out)]) + options
+    args = [command, str(path), str(out)] + options
     return CliRunner().invoke(app, args), path, out
 
 
@@ -152,10 +152,10 @@ def test_every_converter_fails_with_one_line_naming_file_and_line(tmp_path, comm
 EMPTY = [
     ("convert", ["--format", "pubtator"], "x.PubTator.txt", ""),
     ("convert", ["--format", "conll"], "x.tsv", "\n\n"),
-    ("convert-chemprot", [], "x.jsonl", ""),
-    ("convert-chemprot", ["--form", "pure"], "x.json", "\n"),
-    ("convert-bioasq", [], "x.json", '{"data": []}'),
-    ("convert-bioasq", ["--format", "golden"], "x.json", '{"questions": []}'),
+    ("convert", ["--format", "chemprot"], "x.jsonl", ""),
+    ("convert", ["--format", "chemprot", "--form", "pure"], "x.json", "\n"),
+    ("convert", ["--format", "bioasq"], "x.json", '{"data": []}'),
+    ("convert", ["--format", "bioasq", "--form", "golden"], "x.json", '{"questions": []}'),
 ]
 
 
@@ -168,7 +168,7 @@ def test_every_converter_warns_when_it_reads_no_document(tmp_path, command, opti
 
 
 @pytest.mark.parametrize("command,options,name", [
-    ("convert-ddi", [], "x.xml"), ("convert-bioasq", [], "x.json"), ("convert", ["--format", "brat"], "x.ann")])
+    ("convert", ["--format", "ddi"], "x.xml"), ("convert", ["--format", "bioasq"], "x.json"), ("convert", ["--format", "brat"], "x.ann")])
 def test_empty_files_of_formats_that_cannot_be_empty_fail_cleanly(tmp_path, command, options, name):
     """An empty XML/JSON file is malformed; an empty brat .ann has no .txt here: one clean line each."""
     result, path, _ = _invoke(tmp_path, command, options, name, "")
@@ -197,3 +197,114 @@ def test_registered_reader_warns_on_an_empty_corpus(tmp_path, capsys):
     reader = registry.resolve(Config().from_str(f'[c]\n@readers = "electramed.ConllCorpus.v1"\npath = "{path}"\n'))["c"]
     assert list(reader(spacy.blank("en"))) == []
     assert f"0 documents read from conll corpus {path}" in _flat(capsys.readouterr().out)
+
+
+# ---------------------------------------------------------------- one `electramed convert` for every format
+RE = FIXTURES / "re"
+QA = FIXTURES / "qa"
+
+
+def convert(*args):
+    result = CliRunner().invoke(app, ["convert", *map(str, args)])
+    return result, " ".join(result.output.split())  # typer/rich wrap long lines
+
+
+def read_docbin(path):
+    return list(DocBin().from_disk(path).get_docs(spacy.blank("en").vocab))
+
+
+def test_convert_help_lists_every_format():
+    result = CliRunner().invoke(app, ["convert", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for name in ("pubtator", "conll", "brat", "ddi", "chemprot", "bioasq"):
+        assert f"{name}:" in result.output, name
+
+
+@pytest.mark.parametrize("fmt, source, check", [
+    ("pubtator", NER / "bc5cdr_sample.PubTator.txt", lambda docs: docs[0].ents[0].label_ == "Chemical"),
+    ("conll", NER / "ncbi_sample_iob1.conll", lambda docs: any(d.ents for d in docs)),
+    ("brat", NER / "brat", lambda docs: docs[0]._.relations),
+    ("ddi", RE / "ddi", lambda docs: docs[0]._.relations),
+    ("chemprot", RE / "chemprot" / "pure_sample.json", lambda docs: any(d._.relations for d in docs)),
+    ("chemprot", RE / "chemprot" / "sentences_sample.jsonl", lambda docs: any(d._.relations for d in docs)),
+    ("bioasq", QA / "bioasq_squad_sample.json", lambda docs: docs[0].spans["answers"]),
+    ("bioasq", QA / "bioasq_golden_sample.json", lambda docs: docs[0]._.question),
+])
+def test_convert_reads_every_format(tmp_path, fmt, source, check):
+    result, text = convert(source, tmp_path / "out.spacy", "--format", fmt)
+    assert result.exit_code == 0, text
+    docs = read_docbin(tmp_path / "out.spacy")
+    assert docs and check(docs) and f"Wrote {len(docs)} documents" in text
+
+
+def test_label_map_merges_ncbi_disease_types(tmp_path):
+    """NCBI-disease's four mention types merged to Disease (the usual protocol); the summary counts the new
+    labels, notes each renaming, and warns about a label the corpus does not have (here DiseaseClass)."""
+    summary = tmp_path / "summary.json"
+    result, text = convert(NER / "ncbi_disease_sample.PubTator.txt", tmp_path / "out.spacy", "--format", "pubtator",
+                           "--label-map", "SpecificDisease=Disease,DiseaseClass=Disease,Modifier=Disease,CompositeMention=Disease",
+                           "--summary-json", summary)
+    assert result.exit_code == 0, text
+    docs = read_docbin(tmp_path / "out.spacy")
+    assert {s.label_ for d in docs for s in list(d.ents) + list(d.spans["mentions"])} == {"Disease"}
+    data = json.loads(summary.read_text())
+    assert data["entities"] == {"Disease": 4}
+    assert data["notes"]["label SpecificDisease -> Disease (--label-map)"] == 2
+    assert "no entity is labelled DiseaseClass" in text
+
+
+@pytest.mark.parametrize("label_map, message", [
+    ("SpecificDisease", "'SpecificDisease' is not FROM=TO"),
+    ("A=B,A=C", "maps 'A' twice"),
+    (",", "--label-map is empty"),
+])
+def test_bad_label_map_fails_before_writing(tmp_path, label_map, message):
+    result, text = convert(NER / "ncbi_disease_sample.PubTator.txt", tmp_path / "out.spacy", "--format", "pubtator", "--label-map", label_map)
+    assert result.exit_code == 1 and message in text and not (tmp_path / "out.spacy").exists()
+
+
+def test_option_of_another_format_is_refused(tmp_path):
+    result, text = convert(NER / "bc5cdr_sample.PubTator.txt", tmp_path / "out.spacy", "--format", "pubtator", "--scheme", "iob1")
+    assert result.exit_code == 1 and "--scheme does not apply to --format pubtator, whose options are: --sentences" in text
+    result, text = convert(RE / "ddi", tmp_path / "out.spacy", "--format", "ddi", "--discontinuous", "merge")
+    assert result.exit_code == 1 and "discontinuous must be one of" in text
+
+
+def test_one_discontinuous_vocabulary_for_brat_and_ddi(tmp_path):
+    """drop | first | extent | fragments for both; DDI's old 'span' still works, with a deprecation note."""
+    for fmt, source, covering in (("brat", NER / "brat", "renal and hepatic failure"),
+                                  ("ddi", RE / "ddi", "beta- and alpha-adrenergic blockers")):
+        mentions = {}
+        for policy in ("drop", "first", "extent", "fragments"):
+            result, text = convert(source, tmp_path / f"{fmt}_{policy}.spacy", "--format", fmt, "--discontinuous", policy)
+            assert result.exit_code == 0, text
+            mentions[policy] = [s.text for d in read_docbin(tmp_path / f"{fmt}_{policy}.spacy") for s in d.spans["mentions"]]
+        assert covering in mentions["extent"] and covering not in mentions["first"]
+        assert len(mentions["drop"]) + 1 == len(mentions["first"]) == len(mentions["fragments"]) - 1
+    result, text = convert(RE / "ddi", tmp_path / "span.spacy", "--format", "ddi", "--discontinuous", "span")
+    assert result.exit_code == 0 and "--discontinuous span is deprecated" in text and "use --discontinuous extent" in text
+    assert (tmp_path / "span.spacy").read_bytes() == (tmp_path / "ddi_extent.spacy").read_bytes()
+
+
+def test_old_command_names_are_deprecated_aliases(tmp_path):
+    """convert-ddi / convert-chemprot / convert-bioasq and --on-mismatch print a deprecation note and write
+    exactly what the one convert command writes."""
+    runner = CliRunner()
+    cases = [
+        (["convert-ddi", RE / "ddi", "-o", tmp_path / "a.spacy", "--dev-output", tmp_path / "a_dev.spacy", "--dev-fraction", "0.5"],
+         [RE / "ddi", tmp_path / "b.spacy", "--format", "ddi", "--dev-output", tmp_path / "b_dev.spacy", "--dev-fraction", "0.5"]),
+        (["convert-chemprot", RE / "chemprot" / "sentences_sample.jsonl", tmp_path / "a.spacy", "--labels", "fine"],
+         [RE / "chemprot" / "sentences_sample.jsonl", tmp_path / "b.spacy", "--format", "chemprot", "--labels", "fine"]),
+        (["convert-bioasq", QA / "bioasq_golden_sample.json", tmp_path / "a.spacy", "--format", "golden", "--unanswerable", "keep"],
+         [QA / "bioasq_golden_sample.json", tmp_path / "b.spacy", "--format", "bioasq", "--form", "golden", "--unanswerable", "keep"]),
+    ]
+    for old, new in cases:
+        result = runner.invoke(app, list(map(str, old)))
+        assert result.exit_code == 0, result.output
+        assert f"{old[0]} is deprecated and will be removed in the next release: use electramed convert" in " ".join(result.output.split())
+        result, text = convert(*new)
+        assert result.exit_code == 0, text
+        assert (tmp_path / "a.spacy").read_bytes() == (tmp_path / "b.spacy").read_bytes(), old[0]
+    assert (tmp_path / "a_dev.spacy").read_bytes() == (tmp_path / "b_dev.spacy").read_bytes()
+    result, text = convert(NER / "bc5cdr_sample.PubTator.txt", tmp_path / "c.spacy", "--format", "pubtator", "--on-mismatch", "count")
+    assert result.exit_code == 0 and "--on-mismatch is deprecated" in text and "use --on-error (same policy)" in text

@@ -11,7 +11,8 @@ from spacy.tokens import DocBin
 
 from electramed_spacy.corpora.chemprot import read_chemprot_pure, read_chemprot_sentences, strip_markers
 from electramed_spacy.corpora.common import ConversionSummary, CorpusFormatError
-from electramed_spacy.corpora.ddi import read_ddi, read_ddi_file, split_docs
+from electramed_spacy.corpora.common import split_dev
+from electramed_spacy.corpora.ddi import read_ddi, read_ddi_file
 from electramed_spacy.ml.relation_model import configure_relation_candidates
 
 from conftest import require_shared
@@ -51,10 +52,20 @@ def test_ddi_fixture():
 
 def test_ddi_discontinuous_policies():
     span = ConversionSummary()
-    doc = read_ddi_file(DDI_SAMPLE, NLP.make_doc, summary=span, discontinuous="span")
+    doc = read_ddi_file(DDI_SAMPLE, NLP.make_doc, summary=span, discontinuous="extent")
     # the covering span overlaps alpha-adrenergic blockers, so one of them leaves doc.ents
     assert "beta- and alpha-adrenergic blockers" in [s.text for s in doc.spans["mentions"]]
     assert span.dropped["overlapping mention (kept in doc.spans['mentions'], not in doc.ents)"] == 1
+    # DDI's old name for the same policy still works for one release, with a DeprecationWarning
+    with pytest.warns(DeprecationWarning, match="discontinuous='span' is deprecated.*use 'extent'"):
+        old = read_ddi_file(DDI_SAMPLE, NLP.make_doc, discontinuous="span")
+    assert [s.text for s in old.spans["mentions"]] == [s.text for s in doc.spans["mentions"]]
+    # fragments: one mention per fragment, the pair attached to the first
+    frag = ConversionSummary()
+    doc = read_ddi_file(DDI_SAMPLE, NLP.make_doc, summary=frag, discontinuous="fragments")
+    mentions = [s.text for s in doc.spans["mentions"]]
+    assert "beta-" in mentions and "adrenergic blockers" in mentions and "alpha-adrenergic blockers" in mentions
+    assert ("beta-", "Sudafed", "advise") in rel_tuples(doc) and frag.notes["discontinuous entity (fragments)"] == 1
     drop = ConversionSummary()
     doc = read_ddi_file(DDI_SAMPLE, NLP.make_doc, summary=drop, discontinuous="drop")
     assert drop.dropped["discontinuous entity (policy: drop)"] == 1
@@ -96,7 +107,7 @@ def test_ddi_bad_input_messages(tmp_path, body, line, message):
 def test_ddi_counted_drops_and_missing_inputs(tmp_path):
     path = _xml(tmp_path, f"{SENT}\n{E0.replace('Aspirin', 'Aspirine')}{E1}<pair id='p' e1='e0' e2='e1' ddi='true' type='effect'/></sentence>")
     summary = ConversionSummary()
-    doc = read_ddi_file(path, NLP.make_doc, summary=summary, on_mismatch="count")
+    doc = read_ddi_file(path, NLP.make_doc, summary=summary, on_error="count")
     assert summary.dropped == {"offset mismatch": 1, "positive pair with a dropped entity": 1}
     assert [e.text for e in doc.ents] == ["warfarin"]
     no_type = _xml(tmp_path, f"{SENT}{E0}{E1}<pair id='p' e1='e0' e2='e1' ddi='true'/></sentence>")
@@ -106,7 +117,7 @@ def test_ddi_counted_drops_and_missing_inputs(tmp_path):
     with pytest.raises(CorpusFormatError, match="does not exist"):
         list(read_ddi([tmp_path / "nope"], NLP.make_doc))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(CorpusFormatError, match="contains no .xml files"):
+    with pytest.raises(CorpusFormatError, match=r"no corpus files found in this directory\. Expected: files matching \*\.xml"):
         list(read_ddi([tmp_path / "empty"], NLP.make_doc))
     no_doc = tmp_path / "nodoc.xml"
     no_doc.write_text("<corpus/>\n", encoding="utf8")
@@ -126,13 +137,17 @@ def test_ddi_is_read_as_utf8_whatever_it_declares(tmp_path):
         read_ddi_file(path, NLP.make_doc)
 
 
-def test_split_docs_is_seeded():
+def test_split_dev_is_seeded_and_keeps_groups_whole():
     docs = [NLP.make_doc(f"doc {i}") for i in range(20)]
-    train, dev = split_docs(docs, 0.1, seed=0)
+    train, dev = split_dev(docs, 0.1, seed=0)
     assert len(train) == 18 and len(dev) == 2
-    assert [d.text for d in split_docs(docs, 0.1, seed=0)[1]] == [d.text for d in dev]
+    assert [d.text for d in split_dev(docs, 0.1, seed=0)[1]] == [d.text for d in dev]
+    assert [d.text for d in split_dev(docs, 0.1, seed=1)[1]] != [d.text for d in dev]
+    # grouped (BioASQ: the snippets of one question): no group on both sides, a fraction of the groups held out
+    train, dev = split_dev(docs, 0.5, seed=0, key=lambda d: int(d.text.split()[1]) % 4)
+    assert len(dev) == 10 and not {int(d.text.split()[1]) % 4 for d in train} & {int(d.text.split()[1]) % 4 for d in dev}
     with pytest.raises(ValueError, match="dev_fraction"):
-        split_docs(docs, 1.0, seed=0)
+        split_dev(docs, 1.0, seed=0)
 
 
 def test_chemprot_sentences_fixture():
