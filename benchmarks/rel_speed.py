@@ -20,7 +20,7 @@ import typer
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from electramed_spacy.pipeline.relation_extractor import copy_gold_entities, gold_input_pipes
+from electramed_spacy.corpora.gold_entities import copy_gold_entities, gold_input_pipes
 from electramed_spacy.relations import install_extensions
 
 

@@ -1,9 +1,18 @@
-"""Coded, actionable error messages (the spaCy `Errors` habit, spacy/errors.py).
+"""Coded, actionable error messages: the one table (the spaCy `Errors` habit, spacy/errors.py).
 
-Each message says what was wrong, where, and how to fix it. Subpackages keep
-their own messages next to their code when only they raise them; messages
-shared across the package live here.
+Every coded message of the package lives here; each says what was wrong, where
+(config key, file) and how to fix it. Codes are grouped by area:
+
+- E001-E009  encoder loading and windows (`ml/transformer.py`, shared by `ml/qa_model.py`)
+- E010-E019  tokenizer (`pipeline/tokenizer.py`)
+- E020-E039  extractive QA (`ml/qa_model.py`, `pipeline/qa.py`)
+- E040-E059  relations (`relations.py`, `ml/relation_model.py`, `pipeline/relation_extractor.py`)
+
+Corpus readers raise `CorpusFormatError` (file:line, what was found and expected) and
+pre-training raises `PretrainError`; those messages name their location instead of a code.
+A code, once published, keeps its meaning; a new message takes the next free code of its area.
 """
+from .about import ELECTRAMED_HUB_ID
 
 
 class ElectraMedError(ValueError):
@@ -11,13 +20,73 @@ class ElectraMedError(ValueError):
 
 
 class Errors:
+    # E001-E009: encoder loading and windows
     E001 = (
         "[E001] Could not load the ELECTRAMed transformer from {name!r}. Tried: {tried}. "
         "Cause: {cause}. Fix: point `[components.transformer.model] name` (or "
         "`--components.transformer.model.name`) at a local `save_pretrained` directory "
         "(for example the output of `electramed pretrain` or `electramed init-model`), or at a "
-        "Hugging Face hub id such as 'giacomomiolo/electramed_base_scivocab_1M' when you "
+        f"Hugging Face hub id such as '{ELECTRAMED_HUB_ID}' when you "
         "are online (set HF_HUB_OFFLINE=1 to forbid downloads)."
     )
     E002 = "[E002] window must be > 0 and 0 < stride <= window; got window={window}, stride={stride}."
     E003 = "[E003] Unknown autocast dtype {value!r} in `[components.transformer.model] autocast`; use one of {options} or null."
+
+    # E010-E019: tokenizer
+    E010 = (
+        "[E010] The text is not valid Unicode: lone surrogate U+{code:04X} at character {offset}. Clean it before "
+        "nlp() / nlp.pipe(), e.g. text.encode('utf-8', 'replace').decode('utf-8') (one '?' per surrogate, offsets kept)."
+    )
+
+    # E020-E039: extractive QA
+    E020 = (
+        "[E020] Could not load the QA encoder from {name!r}. Tried: {tried}. Cause: {cause}. Fix: point "
+        "`[components.qa.model] name` (or `--components.qa.model.name`) at a local `save_pretrained` directory "
+        "with a fast tokenizer (e.g. the output of `electramed init-model` or `electramed pretrain`), or at a "
+        "Hugging Face hub id when online."
+    )
+    E021 = (
+        "[E021] The tokenizer at {name!r} is not a fast (Rust) tokenizer, so it cannot map wordpieces back to "
+        "character offsets. Save the model with a `tokenizer.json` (PreTrainedTokenizerFast.save_pretrained)."
+    )
+    E022 = (
+        "[E022] max_length={max_length} leaves no room for context: it must exceed max_question_tokens "
+        "({max_question_tokens}) + overlap ({overlap}) + 3 special tokens. Raise `[components.qa.model] max_length` "
+        "or lower `overlap` / `max_question_tokens`."
+    )
+    E023 = (
+        "[E023] max_length={max_length} exceeds the encoder's max_position_embeddings={max_pos} ({name!r}). "
+        "Lower `[components.qa.model] max_length`."
+    )
+    E024 = (
+        "[E024] None of the first {n} initialisation examples has a question (`doc._.question` on the "
+        "predicted Doc). Read training data with `electramed.QACorpus.v1` (it carries the question from the "
+        "DocBin onto the predicted Doc) and convert it with `electramed convert-bioasq`."
+    )
+    E025 = "[E025] ask() needs a non-empty {what}; got {value!r}."
+    E026 = "[E026] top_k and max_answer_tokens must be >= 1; got {top_k} and {max_answer_tokens}."
+    E027 = "[E027] The pipeline has no `electramed_qa` component: add it with nlp.add_pipe('electramed_qa')."
+
+    # E040-E059: relations
+    E040 = "[E040] Relation span {text!r} does not belong to this Doc: build it with doc[start:end] or doc.char_span()."
+    E041 = "[E041] [components.<relation pipe>.candidates] {key} must be >= 0 (0 = no limit), got {value}."
+    E042 = "[E042] [components.<relation pipe>.candidates] type_pairs must be [head_label, tail_label] pairs, got {value!r}."
+    E043 = (
+        "[E043] pair_representation {value!r} is not known; use one of {options} "
+        "in [components.<relation pipe>.model] pair_representation."
+    )
+    E044 = "[E044] [components.{name}] {key} must be > 0, got {value}."
+    E045 = "[E045] Relation labels must be strings, got {label!r} ({type})."
+    E046 = (
+        "[E046] {label!r} is this pipe's no-relation class (no_relation_label); it cannot also be a relation "
+        "label. Rename it in the data or set [components.<name>] no_relation_label to another string."
+    )
+    E047 = (
+        "[E047] Cannot add relation label {label!r}: the model was already initialized with labels "
+        "{labels}. Add labels before nlp.initialize() (or pass them in [initialize.components])."
+    )
+    E048 = (
+        "[E048] [{name}] found no relation labels: the training examples have no gold relations in "
+        "doc._.relations. Convert the corpus with `electramed convert-ddi` / `convert-chemprot` "
+        "(which write DocBin with store_user_data=True), or pass labels in [initialize.components]."
+    )

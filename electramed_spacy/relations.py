@@ -13,6 +13,8 @@ from typing import Dict, Iterable, List, NamedTuple
 
 from spacy.tokens import Doc, Span
 
+from .errors import ElectraMedError, Errors
+
 RELATION_DATA = "relation_data"
 
 
@@ -43,7 +45,7 @@ def set_relations(doc: Doc, relations: Iterable[Relation]) -> None:
     for rel in relations:
         for span in (rel.head, rel.tail):
             if span.doc is not doc:
-                raise ValueError(f"Relation span {span.text!r} does not belong to this Doc: build it with doc[start:end] or doc.char_span().")
+                raise ElectraMedError(Errors.E040.format(text=span.text))
         data.append([rel.head.start, rel.head.end, rel.tail.start, rel.tail.end, str(rel.label), float(rel.score)])
     doc._.set(RELATION_DATA, data)
 

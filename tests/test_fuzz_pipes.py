@@ -4,7 +4,7 @@ random batches through `nlp.pipe`, and a 100,000-character document through each
 The invariant: every text either comes back as a Doc with the same text whose every
 predicted span (entities, relation heads and tails, answers) lies inside the text and
 equals its slice, or, for text that is not valid Unicode (a lone surrogate), the batch
-raises ElectraMedError [TOK001] (`electramed.Tokenizer.v1`), the one documented error
+raises ElectraMedError [E010] (`electramed.Tokenizer.v1`), the one documented error
 for bad text. Any other exception is a bug.
 
 The default run tries a few deterministic batches; the long run
@@ -115,7 +115,7 @@ def test_100k_character_document(pipelines, kind):
 
 @pytest.mark.parametrize("kind", ["ner", "relations", "qa"])
 def test_lone_surrogate_raises_the_documented_error(pipelines, kind):
-    with pytest.raises(ElectraMedError, match=r"\[TOK001\] .*U\+D800 at character 8"):
+    with pytest.raises(ElectraMedError, match=r"\[E010\] .*U\+D800 at character 8"):
         run_pipe(kind, pipelines[kind], ["", "Aspirin \ud800 warfarin"])
 
 
@@ -135,7 +135,7 @@ batches = st.lists(texts, min_size=1, max_size=6)
 def fuzz_one(pipelines, batch) -> None:
     for kind, nlp in pipelines.items():
         if any(SURROGATE.search(text) for text in batch):
-            with pytest.raises(ElectraMedError, match=r"\[TOK001\]"):
+            with pytest.raises(ElectraMedError, match=r"\[E010\]"):
                 run_pipe(kind, nlp, batch)
         else:
             assert_aligned(kind, batch, run_pipe(kind, nlp, batch))

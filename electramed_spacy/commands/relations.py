@@ -60,7 +60,7 @@ def evaluate_relations(
     import spacy
     from spacy.training import Corpus
 
-    from ..pipeline.relation_extractor import copy_gold_entities, gold_input_pipes
+    from ..corpora.gold_entities import copy_gold_entities, gold_input_pipes
 
     nlp = spacy.load(model)
     examples = list(Corpus(str(data_path))(nlp))
@@ -107,7 +107,7 @@ def visualize_relations(
             if gold_entities:
                 from spacy.training import Example
 
-                from ..pipeline.relation_extractor import copy_gold_entities, gold_input_pipes
+                from ..corpora.gold_entities import copy_gold_entities, gold_input_pipes
 
                 docs = [copy_gold_entities(Example(nlp.make_doc(d.text), d)).predicted for d in docs]
                 with nlp.select_pipes(disable=gold_input_pipes(nlp)):

@@ -14,6 +14,9 @@ One Doc per (question, context) pair:
   both live in `doc.user_data`, so they survive `DocBin(store_user_data=True)`;
 - `doc.spans["answers"]` holds the gold answer spans (empty for test files).
 
+That contract (extensions, keys, `carry_question`, `question_key`) is defined in
+`electramed_spacy/qa_doc.py`; it is re-exported here.
+
 Bad input follows the other readers (`common.py`): the file is read with
 `common.read_text` (UTF-8, BOM removed); malformed JSON or an undecodable byte
 raises CorpusFormatError with file:line; a structurally wrong item raises with its JSON
@@ -28,31 +31,8 @@ from spacy.tokens import Doc
 from spacy.training import Corpus
 from spacy.util import registry
 
+from ..qa_doc import ANSWER_LABEL, ANSWERS_KEY, carry_question, install_qa_extensions, question_key  # noqa: F401 (re-exported)
 from .common import ON_ERROR, ConversionSummary, CorpusFormatError, parse_json, read_text, split_at_boundaries
-
-ANSWERS_KEY = "answers"
-ANSWER_LABEL = "ANSWER"
-PAIR_ID_SUFFIX = re.compile(r"_\d+$")
-
-
-def install_qa_extensions() -> None:
-    """Register `Doc._.question` and `Doc._.qa_id` once (never `force=True`)."""
-    for name in ("question", "qa_id"):
-        if not Doc.has_extension(name):
-            Doc.set_extension(name, default=None)
-
-
-def question_key(doc_or_id: Union[Doc, str, None], question: Optional[str] = None) -> str:
-    """The BioASQ question a pair belongs to: the id before its `_<nnn>` snippet suffix.
-
-    Without an id, the question text itself identifies the question.
-    """
-    if isinstance(doc_or_id, Doc):
-        question = doc_or_id._.question
-        doc_or_id = doc_or_id._.qa_id
-    if doc_or_id:
-        return PAIR_ID_SUFFIX.sub("", str(doc_or_id))
-    return (question or "").strip()
 
 
 def make_qa_doc(
@@ -261,13 +241,6 @@ def golden_to_docs(
             summary.sentences += 1
             summary.entities[ANSWER_LABEL] += len(doc.spans[ANSWERS_KEY])
             yield doc
-
-
-def carry_question(example) -> None:
-    """Copy `_.question`/`_.qa_id` from the reference Doc to the predicted one (they are inputs, not gold)."""
-    for attr in ("question", "qa_id"):
-        if getattr(example.predicted._, attr) is None:
-            setattr(example.predicted._, attr, getattr(example.reference._, attr))
 
 
 @registry.readers("electramed.QACorpus.v1")

@@ -9,7 +9,7 @@ wordpieces, so an answer cut by one window's edge lies whole in the next.
 
 Work per Doc is bounded: windows of `max_length` wordpieces (their number grows
 linearly with the context), questions cut to `max_question_tokens` wordpieces, and
-`decode_windows` tries `N_BEST` starts and ends per window and keeps a bounded pool
+`decode_windows` tries `n_best` starts and ends per window and keeps a bounded pool
 of candidate answers.
 
 The thinc Model takes a batch of Docs (the context is `doc.text`, the question
@@ -32,34 +32,12 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
 
-from ..errors import ElectraMedError
-from .transformer import ELECTRAMED_HUB_ID, _describe_source
+from ..about import ELECTRAMED_HUB_ID
+from ..errors import ElectraMedError, Errors
+from .loading import LOAD_ERRORS, encoder_load_error
 
 # large negative logit for positions that can never be an answer (question, [SEP], padding)
 MASKED_LOGIT = -1e4
-# start and end positions tried per window when decoding (BERT's SQuAD n_best_size)
-N_BEST = 20
-
-E_LOAD = (
-    "[QA001] Could not load the QA encoder from {name!r}. Tried: {tried}. Cause: {cause}. Fix: point "
-    "`[components.qa.model] name` (or `--components.qa.model.name`) at a local `save_pretrained` directory "
-    "with a fast tokenizer (e.g. the output of `electramed init-model` or `electramed pretrain`), or at a "
-    "Hugging Face hub id when online."
-)
-E_NOT_FAST = (
-    "[QA002] The tokenizer at {name!r} is not a fast (Rust) tokenizer, so it cannot map wordpieces back to "
-    "character offsets. Save the model with a `tokenizer.json` (PreTrainedTokenizerFast.save_pretrained)."
-)
-E_WINDOW = (
-    "[QA003] max_length={max_length} leaves no room for context: it must exceed max_question_tokens "
-    "({max_question_tokens}) + overlap ({overlap}) + 3 special tokens. Raise `[components.qa.model] max_length` "
-    "or lower `overlap` / `max_question_tokens`."
-)
-E_POSITIONS = (
-    "[QA004] max_length={max_length} exceeds the encoder's max_position_embeddings={max_pos} ({name!r}). "
-    "Lower `[components.qa.model] max_length`."
-)
-
 
 class QAModule(torch.nn.Module):
     """Encoder + linear start/end head. Forward returns (start, end) logits, each (windows, length)."""
@@ -208,18 +186,19 @@ def window_targets(output: QAOutput, gold: Sequence[Sequence[Tuple[int, int]]]) 
 
 
 def decode_windows(
-    output: QAOutput, i: int, *, top_k: int, max_answer_tokens: int, n_best: int = N_BEST,
+    output: QAOutput, i: int, *, top_k: int, max_answer_tokens: int, n_best: int, keep: int,
 ) -> Tuple[List[Tuple[int, int, float]], Optional[float]]:
     """Best answer candidates of Doc i over all its windows.
 
-    Returns ([(start_char, end_char, logit score)] best first, at most `top_k * 4`
+    Returns ([(start_char, end_char, logit score)] best first, at most `keep` (>= top_k)
     so that callers can drop duplicates, and the null score: the lowest [CLS]
     score over the windows, as in SQuAD 2.0 BERT). Null is None for a Doc without windows.
     Bounded work: `n_best` ** 2 (start, end) pairs per window, answers of at most
     `max_answer_tokens` wordpieces, and a pool of candidates pruned to the best
-    `top_k * 4`, so memory does not grow with the number of windows.
+    `keep` once it holds 4 * `keep`, so memory does not grow with the number of windows.
+    The settings come from the `electramed_qa` factory (`n_best`, `top_k * candidates_per_answer`).
     """
-    keep = max(top_k * 4, top_k)
+    keep = max(keep, top_k)
     best: Dict[Tuple[int, int], float] = {}
     null: Optional[float] = None
     for w in output.windows_of(i):
@@ -279,14 +258,13 @@ def _init(model: Model, X=None, Y=None) -> Model:
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, **model.attrs["tokenizer_config"])
         encoder = AutoModel.from_pretrained(name)
-    except (OSError, ValueError, KeyError, RuntimeError) as err:
-        cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ElectraMedError(E_LOAD.format(name=name, tried=_describe_source(name), cause=cause)) from err
+    except LOAD_ERRORS as err:
+        raise encoder_load_error(Errors.E020, name, err) from err
     if not getattr(tokenizer, "is_fast", False):
-        raise ElectraMedError(E_NOT_FAST.format(name=name))
+        raise ElectraMedError(Errors.E021.format(name=name))
     max_pos = getattr(encoder.config, "max_position_embeddings", None)
     if max_pos is not None and model.attrs["max_length"] > max_pos:
-        raise ElectraMedError(E_POSITIONS.format(max_length=model.attrs["max_length"], max_pos=max_pos, name=name))
+        raise ElectraMedError(Errors.E023.format(max_length=model.attrs["max_length"], max_pos=max_pos, name=name))
     shim.tokenizer = tokenizer
     shim._model = QAModule(encoder).to(get_torch_default_device())
     return model
@@ -310,7 +288,7 @@ def build_qa_model(
     tokenizer_config (dict): extra `AutoTokenizer.from_pretrained` arguments.
     """
     if max_length <= max_question_tokens + overlap + 3 or overlap < 0 or max_question_tokens < 1:
-        raise ElectraMedError(E_WINDOW.format(max_length=max_length, max_question_tokens=max_question_tokens, overlap=overlap))
+        raise ElectraMedError(Errors.E022.format(max_length=max_length, max_question_tokens=max_question_tokens, overlap=overlap))
     tok_cfg = {"use_fast": True}
     tok_cfg.update(tokenizer_config or {})
     return Model(

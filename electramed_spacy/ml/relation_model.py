@@ -36,6 +36,8 @@ from spacy.util import registry
 from thinc.api import Dropout, Maxout, Model, Relu, Softmax, chain
 from thinc.types import Floats2d
 
+from ..errors import ElectraMedError, Errors
+
 Pair = Tuple[int, int, int, int]  # head start, head end, tail start, tail end (token offsets)
 PAIR_REPRESENTATIONS = ("mean", "mean_product", "start", "mean_context")
 W_MAX_PAIRS = (
@@ -72,12 +74,12 @@ def configure_relation_candidates_v2(
     limits = {"max_distance": max_distance, "max_distance_without_sentences": max_distance_without_sentences, "max_pairs": max_pairs}
     for key, value in limits.items():
         if value < 0:
-            raise ValueError(f"[components.<relation pipe>.candidates] {key} must be >= 0 (0 = no limit), got {value}.")
+            raise ElectraMedError(Errors.E041.format(key=key, value=value))
     allowed = None
     if type_pairs:
         for tp in type_pairs:
             if len(tp) != 2:
-                raise ValueError(f"[components.<relation pipe>.candidates] type_pairs must be [head_label, tail_label] pairs, got {tp!r}.")
+                raise ElectraMedError(Errors.E042.format(value=tp))
         allowed = {tuple(tp) for tp in type_pairs}
 
     def keep(h: Span, t: Span) -> bool:
@@ -139,10 +141,7 @@ def _segments(pair: Pair, representation: str) -> List[Tuple[int, int]]:
 def pair_features(tok2vec: Model, representation: str = "mean") -> Model:
     """(docs, candidates) -> (n_pairs, width * k) pooled segment vectors."""
     if representation not in PAIR_REPRESENTATIONS:
-        raise ValueError(
-            f"pair_representation {representation!r} is not known; use one of {', '.join(PAIR_REPRESENTATIONS)} "
-            "in [components.<relation pipe>.model] pair_representation."
-        )
+        raise ElectraMedError(Errors.E043.format(value=representation, options=", ".join(PAIR_REPRESENTATIONS)))
     # feature blocks of `width` per pair: [h; t], [h; t; h*t] or [h; t; between]
     n_blocks = 3 if representation in ("mean_product", "mean_context") else 2
     return Model(

@@ -12,7 +12,6 @@ is initialised: a packaged pipeline carries its weights and never needs `name`
 again. Loading failures are turned into one error (E001) that says what was
 tried and how to fix it.
 """
-from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import torch
@@ -21,19 +20,9 @@ from spacy.util import registry
 from spacy_transformers.layers import TransformerModel, split_trf_batch, trfs2arrays
 from thinc.api import Model, chain
 
+from ..about import ELECTRAMED_HUB_ID
 from ..errors import ElectraMedError, Errors
-
-ELECTRAMED_HUB_ID = "giacomomiolo/electramed_base_scivocab_1M"
-
-
-def _describe_source(name: str) -> str:
-    path = Path(name)
-    if path.exists():
-        present = sorted(p.name for p in path.iterdir()) if path.is_dir() else ["<a file>"]
-        return f"local path {str(path)!r} (contains: {', '.join(present) or 'nothing'})"
-    if name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1:
-        return f"local path {name!r}, which does not exist (cwd: {Path.cwd()})"
-    return f"Hugging Face hub id {name!r} (local directory of that name does not exist)"
+from .loading import LOAD_ERRORS, encoder_load_error
 
 
 def _with_clear_load_errors(model: Model) -> Model:
@@ -48,12 +37,10 @@ def _with_clear_load_errors(model: Model) -> Model:
         name = model.attrs["name"]
         try:
             return original_init(model, X=X, Y=Y)
-        except (OSError, ValueError, KeyError, EnvironmentError, RuntimeError) as err:
+        except LOAD_ERRORS as err:
             if isinstance(err, ElectraMedError) or model.attrs["has_transformer"]:
                 raise
-            raise ElectraMedError(
-                Errors.E001.format(name=name, tried=_describe_source(name), cause=str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
-            ) from err
+            raise encoder_load_error(Errors.E001, name, err) from err
 
     model.init = init
     return model

@@ -56,8 +56,8 @@ Design decisions, and why:
   character span), so an answer cut by one window's edge is found in the next.
   Work per Doc is bounded: the number of windows grows linearly with the context,
   each answer is at most `max_answer_tokens` wordpieces, decoding tries
-  `qa_model.N_BEST` (20) starts and ends per window and keeps a pool of at most
-  16 * `top_k` candidate spans, whatever the number of windows.
+  `n_best` (20) starts and ends per window and keeps a pool of at most
+  4 * `top_k` * `candidates_per_answer` (16 * `top_k`) candidate spans, whatever the number of windows.
 - **No answer**: the [CLS] score (lowest over the windows, as in SQuAD 2.0 BERT).
   When `no_answer = true` and it beats the best span, the answer group is empty
   with status "no answer". For BioASQ factoid scoring set `no_answer = false`:
@@ -82,28 +82,22 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import minibatch
 from thinc.api import Config, Model, set_dropout_rate
 
-from ..corpora.bioasq import ANSWER_LABEL, ANSWERS_KEY, carry_question, install_qa_extensions
-from ..errors import ElectraMedError
+from ..qa_doc import ANSWER_LABEL, ANSWERS_KEY, carry_question, install_qa_extensions
+from ..about import ELECTRAMED_HUB_ID
+from ..errors import ElectraMedError, Errors
 from ..ml.qa_model import QAOutput, decode_windows, window_targets
 from .qa_metrics import make_qa_scorer
 
 DEFAULT_QA_MODEL = Config().from_str(
-    """
+    f"""
 [model]
 @architectures = "electramed.QAModel.v1"
-name = "giacomomiolo/electramed_base_scivocab_1M"
+name = "{ELECTRAMED_HUB_ID}"
 max_length = 384
 overlap = 128
 max_question_tokens = 64
 """
 )["model"]
-
-E_NO_QUESTIONS = (
-    "[QA010] None of the first {n} initialisation examples has a question (`doc._.question` on the "
-    "predicted Doc). Read training data with `electramed.QACorpus.v1` (it carries the question from the "
-    "DocBin onto the predicted Doc) and convert it with `electramed convert-bioasq`."
-)
-E_ASK = "[QA011] ask() needs a non-empty {what}; got {value!r}."
 
 install_qa_extensions()
 
@@ -117,13 +111,16 @@ install_qa_extensions()
         "top_k": 5,
         "max_answer_tokens": 30,
         "no_answer": True,
+        "n_best": 20,
+        "candidates_per_answer": 4,
+        "score_batch_size": 32,
         "scorer": {"@scorers": "electramed.qa_scorer.v1"},
     },
     default_score_weights={"qa_mrr": 1.0, "qa_strict_acc": 0.0, "qa_lenient_acc": 0.0},
 )
 def make_qa(
     nlp: Language, name: str, model: Model, *, spans_key: str, top_k: int, max_answer_tokens: int,
-    no_answer: bool, scorer: Optional[Callable],
+    no_answer: bool, n_best: int, candidates_per_answer: int, score_batch_size: int, scorer: Optional[Callable],
 ) -> "ExtractiveQA":
     """Extractive QA: top-k answer spans of each Doc for `doc._.question`.
 
@@ -131,10 +128,16 @@ def make_qa(
     spans_key: span group that receives the answers (and holds gold answers in training data).
     top_k: answers kept per Doc. max_answer_tokens: longest answer, in wordpieces.
     no_answer: leave the group empty when the no-answer score beats the best span.
+    n_best: start and end positions tried per window when decoding (BERT's SQuAD n_best_size, 20).
+    candidates_per_answer: candidate spans kept per answer slot (top_k * this), so that
+        duplicates (spans that expand to the same tokens) can be dropped and top_k remain.
+    score_batch_size: batch size for answering, in `score`, Docs that reached the pipe
+        without their question (see `ExtractiveQA.score`).
     """
     return ExtractiveQA(
         nlp.vocab, model, name, spans_key=spans_key, top_k=top_k, max_answer_tokens=max_answer_tokens,
-        no_answer=no_answer, scorer=scorer,
+        no_answer=no_answer, n_best=n_best, candidates_per_answer=candidates_per_answer,
+        score_batch_size=score_batch_size, scorer=scorer,
     )
 
 
@@ -148,16 +151,20 @@ class ExtractiveQA(TrainablePipe):
 
     def __init__(
         self, vocab, model: Model, name: str = "electramed_qa", *, spans_key: str = ANSWERS_KEY, top_k: int = 5,
-        max_answer_tokens: int = 30, no_answer: bool = True, scorer: Optional[Callable] = make_qa_scorer(),
+        max_answer_tokens: int = 30, no_answer: bool = True, n_best: int = 20, candidates_per_answer: int = 4,
+        score_batch_size: int = 32, scorer: Optional[Callable] = make_qa_scorer(),
     ) -> None:
         if top_k < 1 or max_answer_tokens < 1:
-            raise ElectraMedError(f"[QA012] top_k and max_answer_tokens must be >= 1; got {top_k} and {max_answer_tokens}.")
+            raise ElectraMedError(Errors.E026.format(top_k=top_k, max_answer_tokens=max_answer_tokens))
         install_qa_extensions()
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg = {"spans_key": spans_key, "top_k": top_k, "max_answer_tokens": max_answer_tokens, "no_answer": no_answer}
+        self.cfg = {
+            "spans_key": spans_key, "top_k": top_k, "max_answer_tokens": max_answer_tokens, "no_answer": no_answer,
+            "n_best": n_best, "candidates_per_answer": candidates_per_answer, "score_batch_size": score_batch_size,
+        }
 
     @property
     def key(self) -> str:
@@ -181,7 +188,10 @@ class ExtractiveQA(TrainablePipe):
         status = output.status[i] if i < len(output.status) else "empty question"
         if status != "ok":
             return [], [], None, status
-        cands, null = decode_windows(output, i, top_k=top_k, max_answer_tokens=int(self.cfg["max_answer_tokens"]))
+        cands, null = decode_windows(
+            output, i, top_k=top_k, max_answer_tokens=int(self.cfg["max_answer_tokens"]),
+            n_best=int(self.cfg["n_best"]), keep=top_k * int(self.cfg["candidates_per_answer"]),
+        )
         logits = numpy.asarray([c[2] for c in cands] + [null], dtype="f")
         probs = _softmax(logits)
         p_null = float(probs[-1])
@@ -243,7 +253,7 @@ class ExtractiveQA(TrainablePipe):
         for eg in sample:
             carry_question(eg)
         if not any(isinstance(eg.predicted._.question, str) and eg.predicted._.question.strip() for eg in sample):
-            raise ElectraMedError(E_NO_QUESTIONS.format(n=len(sample)))
+            raise ElectraMedError(Errors.E024.format(n=len(sample)))
         self.model.initialize(X=[eg.predicted for eg in sample])
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Optional[float]]:
@@ -258,7 +268,7 @@ class ExtractiveQA(TrainablePipe):
         missing = [eg for eg in examples if eg.predicted._.question is None and eg.reference._.question is not None]
         for eg in missing:
             carry_question(eg)
-        for batch in minibatch([eg.predicted for eg in missing], size=32):
+        for batch in minibatch([eg.predicted for eg in missing], size=int(self.cfg["score_batch_size"])):
             self.set_annotations(batch, self.predict(batch))
         return super().score(examples, **kwargs)
 
@@ -279,7 +289,7 @@ def _qa_pipe_key(nlp: Language) -> str:
     for name, pipe in nlp.pipeline:
         if isinstance(pipe, ExtractiveQA):
             return pipe.key
-    raise ElectraMedError("[QA013] The pipeline has no `electramed_qa` component: add it with nlp.add_pipe('electramed_qa').")
+    raise ElectraMedError(Errors.E027)
 
 
 def ask(nlp: Language, question: str, text: str) -> Doc:
@@ -287,9 +297,9 @@ def ask(nlp: Language, question: str, text: str) -> Doc:
     scores in `doc.spans["answers"].attrs["scores"]` (the Doc is returned, not the group: a SpanGroup
     does not keep its Doc alive)."""
     if not isinstance(question, str) or not question.strip():
-        raise ElectraMedError(E_ASK.format(what="question", value=question))
+        raise ElectraMedError(Errors.E025.format(what="question", value=question))
     if not isinstance(text, str) or not text.strip():
-        raise ElectraMedError(E_ASK.format(what="context text", value=text))
+        raise ElectraMedError(Errors.E025.format(what="context text", value=text))
     _qa_pipe_key(nlp)
     return nlp(qa_doc(nlp, question, text))
 

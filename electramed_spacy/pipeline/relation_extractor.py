@@ -15,10 +15,9 @@ Scoring goes through the registered `electramed.rel_scorer.v1`: micro P/R/F over
 the positive labels (no-relation excluded, as the DDI-2013 and ChemProt papers
 score) plus per-label figures, as `rel_micro_p/r/f` and `rel_f_per_type`.
 
-`electramed.GoldEntityCorpus.v1` (spacy.registry.readers) reads a DocBin like
-`spacy.Corpus.v1` but copies the gold entities and sentence boundaries onto the
-predicted Doc: the "relations with gold entities" protocol for training and
-evaluation of a pipeline without NER (configs/rel.cfg).
+The "relations with gold entities" protocol (training and evaluating a pipeline
+without NER, configs/rel.cfg) is a reader: `electramed.GoldEntityCorpus.v1` in
+`electramed_spacy/corpora/gold_entities.py`.
 """
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
@@ -26,12 +25,13 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import PRFScore
-from spacy.tokens import Doc, Span
-from spacy.training import Corpus, Example, validate_examples, validate_get_examples
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
+from ..errors import ElectraMedError, Errors
 from ..ml.relation_model import Pair
 from ..relations import Relation, install_extensions, set_relations
 
@@ -168,9 +168,9 @@ class RelationExtractor(TrainablePipe):
         scorer: Optional[Callable] = score_relations,
     ) -> None:
         if negative_weight <= 0:
-            raise ValueError(f"[components.{name}] negative_weight must be > 0, got {negative_weight}.")
+            raise ElectraMedError(Errors.E044.format(name=name, key="negative_weight", value=negative_weight))
         if head_lr_scale <= 0:
-            raise ValueError(f"[components.{name}] head_lr_scale must be > 0, got {head_lr_scale}.")
+            raise ElectraMedError(Errors.E044.format(name=name, key="head_lr_scale", value=head_lr_scale))
         install_extensions()
         self.vocab = vocab
         self.model = model
@@ -196,19 +196,13 @@ class RelationExtractor(TrainablePipe):
 
     def add_label(self, label: str) -> int:
         if not isinstance(label, str):
-            raise ValueError(f"Relation labels must be strings, got {label!r} ({type(label).__name__}).")
+            raise ElectraMedError(Errors.E045.format(label=label, type=type(label).__name__))
         if label == self.cfg["no_relation_label"]:
-            raise ValueError(
-                f"{label!r} is this pipe's no-relation class (no_relation_label); it cannot also be a relation "
-                "label. Rename it in the data or set [components.<name>] no_relation_label to another string."
-            )
+            raise ElectraMedError(Errors.E046.format(label=label))
         if label in self.cfg["labels"]:
             return 0
         if self.model.get_ref("output_layer").has_dim("nO"):
-            raise ValueError(
-                f"Cannot add relation label {label!r}: the model was already initialized with labels "
-                f"{self.labels}. Add labels before nlp.initialize() (or pass them in [initialize.components])."
-            )
+            raise ElectraMedError(Errors.E047.format(label=label, labels=self.labels))
         self.cfg["labels"] = list(self.cfg["labels"]) + [label]
         self.vocab.strings.add(label)
         return 1
@@ -281,7 +275,7 @@ class RelationExtractor(TrainablePipe):
         xp = self.model.ops.xp
         rows = xp.arange(n)
         gold = xp.asarray(truths, dtype="i")
-        weights = xp.where(gold == 0, self.cfg.get("negative_weight", 1.0), 1.0).astype("f")
+        weights = xp.where(gold == 0, self.cfg["negative_weight"], 1.0).astype("f")
         target = self.model.ops.alloc2f(*scores.shape)
         target[rows, gold] = 1.0
         d_scores = (scores - target) * weights[:, None]
@@ -330,7 +324,7 @@ class RelationExtractor(TrainablePipe):
     def finish_update(self, sgd: Optimizer) -> None:
         """Like `Model.finish_update`, with the head's parameters stepped at
         `head_lr_scale` times the optimizer's rate (the tok2vec's at the plain rate)."""
-        scale = self.cfg.get("head_lr_scale", 1.0)
+        scale = self.cfg["head_lr_scale"]
         encoder = {node.id for node in self.model.get_ref("tok2vec").walk()}
         for node in self.model.walk():
             for shim in node.shims:
@@ -357,11 +351,7 @@ class RelationExtractor(TrainablePipe):
             for label in found:
                 self.add_label(label)
         if not self.labels:
-            raise ValueError(
-                f"[{self.name}] found no relation labels: the training examples have no gold relations in "
-                "doc._.relations. Convert the corpus with `electramed convert-ddi` / `convert-chemprot` "
-                "(which write DocBin with store_user_data=True), or pass labels in [initialize.components]."
-            )
+            raise ElectraMedError(Errors.E048.format(name=self.name))
         self.model.get_ref("output_layer").set_dim("nO", len(self.classes))
         sample = list(islice(get_examples(), 10))
         docs = [eg.predicted for eg in sample]
@@ -373,50 +363,3 @@ class RelationExtractor(TrainablePipe):
         kwargs.setdefault("symmetric", self.symmetric)
         kwargs.setdefault("exclude_labels", (self.cfg["no_relation_label"],))
         return self.scorer(examples, **kwargs)
-
-
-def copy_gold_entities(eg: Example) -> Example:
-    """An Example whose predicted Doc carries the reference's entities and sentence starts."""
-    pred, ref = eg.predicted, eg.reference
-    ents, taken = [], set()
-    for ent in ref.ents:
-        span = pred.char_span(ent.start_char, ent.end_char, label=ent.label_, alignment_mode="expand")
-        if span is None or len(span) == 0 or any(i in taken for i in range(span.start, span.end)):
-            continue
-        taken.update(range(span.start, span.end))
-        ents.append(span)
-    pred.ents = ents
-    if ref.has_annotation("SENT_START"):
-        starts = {s.start_char for s in ref.sents}
-        for token in pred:
-            token.is_sent_start = token.idx in starts or token.i == 0
-    return eg
-
-
-# components that would overwrite gold entities or sentences copied onto a Doc
-ENTITY_AND_SENTENCE_FACTORIES = ("ner", "spancat", "entity_ruler", "sentencizer", "senter", "parser")
-
-
-def gold_input_pipes(nlp: Language) -> List[str]:
-    """Names of `nlp`'s components to disable when the relation pipe gets gold entities."""
-    return [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory in ENTITY_AND_SENTENCE_FACTORIES]
-
-
-@registry.readers("electramed.GoldEntityCorpus.v1")
-def create_gold_entity_corpus(
-    path: str, gold_preproc: bool = False, max_length: int = 0, limit: int = 0,
-) -> Callable[[Language], Iterable[Example]]:
-    """Like `spacy.Corpus.v1`, plus the gold entities and sentences on the predicted Doc
-    (relation extraction "with gold entities")."""
-    corpus = Corpus(path, gold_preproc=gold_preproc, max_length=max_length, limit=limit)
-
-    def read(nlp: Language) -> Iterable[Example]:
-        for eg in corpus(nlp):
-            yield copy_gold_entities(eg)
-
-    return read
-
-
-def spans_of(doc: Doc, pairs: List[Pair]) -> List[Tuple[Span, Span]]:
-    """Candidate token ranges as Span pairs (for inspection)."""
-    return [(doc[hs:he], doc[ts:te]) for hs, he, ts, te in pairs]

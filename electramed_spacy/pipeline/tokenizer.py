@@ -5,7 +5,7 @@ escape, or bytes decoded with errors="surrogateescape"). spaCy's own tokenizer f
 on them while hashing the token strings (`UnicodeEncodeError` from spacy/strings.pyx,
 with an offset into the token, not the text), before any component of an ELECTRAMed
 pipeline (ELECTRA, arXiv:2003.10555; ELECTRAMed, arXiv:2104.09585) runs. This
-tokenizer checks the text first and raises `ElectraMedError` [TOK001] with the character
+tokenizer checks the text first and raises `ElectraMedError` [E010] with the character
 offset and the fix; valid text is tokenized exactly as by `spacy.Tokenizer.v1`.
 
 Select it in a config with::
@@ -21,21 +21,17 @@ from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 from spacy.util import registry
 
-from ..errors import ElectraMedError
+from ..errors import ElectraMedError, Errors
 
 SURROGATE = re.compile("[\ud800-\udfff]")
-E_SURROGATE = (
-    "[TOK001] The text is not valid Unicode: lone surrogate U+{code:04X} at character {offset}. Clean it before "
-    "nlp() / nlp.pipe(), e.g. text.encode('utf-8', 'replace').decode('utf-8') (one '?' per surrogate, offsets kept)."
-)
 
 
 def check_text(text: str) -> None:
-    """Raise ElectraMedError [TOK001] if `text` holds a surrogate code point."""
+    """Raise ElectraMedError [E010] if `text` holds a surrogate code point."""
     if not text.isascii():
         match = SURROGATE.search(text)
         if match:
-            raise ElectraMedError(E_SURROGATE.format(code=ord(match.group()), offset=match.start()))
+            raise ElectraMedError(Errors.E010.format(code=ord(match.group()), offset=match.start()))
 
 
 class ElectraMedTokenizer(Tokenizer):

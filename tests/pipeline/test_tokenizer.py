@@ -29,7 +29,7 @@ def test_lone_surrogate_raises_one_clear_error(text, code, offset):
         spacy.blank("en")(text)
     nlp = spacy.blank("en", config=CONFIG)
     for run in (lambda: nlp(text), lambda: list(nlp.pipe(["fine", text]))):
-        with pytest.raises(ElectraMedError, match=rf"\[TOK001\] .*lone surrogate U\+{code} at character {offset}\. Clean it"):
+        with pytest.raises(ElectraMedError, match=rf"\[E010\] .*lone surrogate U\+{code} at character {offset}\. Clean it"):
             run()
     cleaned = text.encode("utf-8", "replace").decode("utf-8")  # the fix the message suggests
     assert len(nlp(cleaned).text) == len(text)

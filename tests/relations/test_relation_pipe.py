@@ -9,7 +9,7 @@ from thinc.api import fix_random_seed
 from electramed_spacy.ml.relation_model import (
     PAIR_REPRESENTATIONS, configure_relation_candidates, configure_relation_candidates_v2,
 )
-from electramed_spacy.pipeline.relation_extractor import copy_gold_entities, create_gold_entity_corpus
+from electramed_spacy.corpora.gold_entities import copy_gold_entities, create_gold_entity_corpus
 
 from re_helpers import TRAIN_DATA, make_gold, rel_tuples, tiny_nlp
 
