@@ -1,26 +1,15 @@
-"""The `electramed` command line (typer).
+"""The `electramed` command line (typer), ELECTRAMed (Miolo et al. 2021, arXiv:2104.09585).
 
-Each area registers its commands on `app` in its own module under
-`electramed_spacy/commands/`; this module only assembles them. Scripts and
-project.yml call these commands; the logic lives in the package.
+The app lives in `electramed_spacy/commands/_app.py`; each area registers its commands
+on it in its own module under `electramed_spacy/commands/`. This module only imports
+those modules and exposes `app` (the `electramed` console script, setup.cfg). No
+module of the package imports this one. Scripts and project.yml call these commands;
+the logic lives in the package.
 """
-import typer
+from .commands import corpora, package, pretrain, qa, relations  # noqa: F401  (each registers its commands)
+from .commands._app import app
 
-app = typer.Typer(
-    name="electramed",
-    help="ELECTRAMed for spaCy: corpora, vocabulary, ELECTRA pre-training, relations and QA.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-
-
-@app.callback()
-def _main() -> None:
-    """ELECTRAMed for spaCy (arXiv:2104.09585). Run `electramed COMMAND --help` for details."""
-
-
-# Each module adds its commands to `app` when imported.
-from .commands import corpora, package, pretrain, qa, relations  # noqa: E402,F401
+__all__ = ["app", "main"]
 
 
 def main() -> None:

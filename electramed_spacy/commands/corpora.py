@@ -24,7 +24,7 @@ import typer
 from tqdm import tqdm
 from wasabi import msg
 
-from ..cli import app
+from ._app import app
 from ..corpora.common import DEPRECATED_DISCONTINUOUS, DISCONTINUOUS, ON_ERROR, ConversionSummary
 from ..corpora.readers import FORMATS
 

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from wasabi import msg
 
-from ..cli import app
+from ._app import app
 
 
 @app.command("check-package")

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from wasabi import msg
 
-from ..cli import app
+from ._app import app
 from ..pretraining.errors import PretrainError
 
 OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}

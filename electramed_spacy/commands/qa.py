@@ -13,10 +13,7 @@ from typing import Dict, List, Optional
 import typer
 from wasabi import msg
 
-from ..cli import app
-from ..corpora.bioasq import read_bioasq_golden, read_squad_json
-from ..corpora.common import ConversionSummary
-from .corpora import convert, deprecated
+from ._app import app
 
 
 @app.command("convert-bioasq")
@@ -31,6 +28,8 @@ def convert_bioasq(
     dev_fraction: float = typer.Option(0.1, "--dev-fraction", help="Share of questions (not pairs) held out for --dev-output"),
 ) -> None:
     """Deprecated alias of `electramed convert INPUT OUTPUT --format bioasq --form squad|golden|auto` (removed in the next release)."""
+    from .corpora import convert, deprecated
+
     deprecated("convert-bioasq", "electramed convert INPUT OUTPUT --format bioasq (its --format squad|golden is now --form)")
     convert([input_path], output_path, "bioasq", on_error=on_error, options={"form": fmt, "unanswerable": unanswerable},
             dev_output=dev_output, dev_fraction=dev_fraction, lang=lang)
@@ -65,6 +64,8 @@ def qa_score(
     import spacy
     from thinc.api import require_gpu
 
+    from ..corpora.bioasq import read_bioasq_golden, read_squad_json
+    from ..corpora.common import ConversionSummary
     from ..pipeline.qa_metrics import TOP_N, aggregate_docs, bioasq_factoid_scores
 
     if gpu_id >= 0:

@@ -12,8 +12,7 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
-from ..cli import app
-from .corpora import convert, deprecated
+from ._app import app
 
 
 @app.command("convert-ddi")
@@ -28,6 +27,8 @@ def convert_ddi(
     lang: str = typer.Option("en", "--lang", help="spaCy language whose tokenizer is used"),
 ) -> None:
     """Deprecated alias of `electramed convert INPUT OUTPUT --format ddi` (removed in the next release)."""
+    from .corpora import convert, deprecated
+
     deprecated("convert-ddi", "electramed convert INPUT OUTPUT --format ddi")
     convert(inputs, output_path, "ddi", on_error=on_error, options={"discontinuous": discontinuous},
             dev_output=dev_output, dev_fraction=dev_fraction, seed=seed, lang=lang)
@@ -43,6 +44,8 @@ def convert_chemprot(
     lang: str = typer.Option("en", "--lang", help="spaCy language whose tokenizer is used (sentences form)"),
 ) -> None:
     """Deprecated alias of `electramed convert INPUT OUTPUT --format chemprot` (removed in the next release)."""
+    from .corpora import convert, deprecated
+
     deprecated("convert-chemprot", "electramed convert INPUT OUTPUT --format chemprot")
     convert([input_path], output_path, "chemprot", on_error=on_error, options={"form": form, "labels": label_scheme}, lang=lang)
 
