@@ -29,3 +29,56 @@ def test_all_workflow_ends_with_an_installed_evaluated_package():
     config = load_project_config(ROOT)
     steps = config["workflows"]["all"]
     assert steps.index("package-ner") < steps.index("install-ner") < steps.index("evaluate-installed-ner")
+
+
+# Options whose value a step writes, not reads.
+OUTPUT_OPTIONS = {"--output", "-o", "--dev-output", "--summary-json", "--paths.output", "--predictions"}
+# Options whose value may be a Hugging Face hub id rather than a file: weasel would refuse to run a
+# step whose dep does not exist, so these are deliberately not deps.
+NOT_A_FILE_OPTIONS = {"--paths.model"}
+
+
+def _read_paths(command):
+    """Paths a step's script reads: path-like arguments that are not output-option values, not
+    its declared outputs (or inside them), and not a hub id option."""
+    import shlex
+
+    outputs = command.get("outputs", []) + command.get("outputs_no_cache", [])
+    reads = []
+    for line in command.get("script", []):
+        tokens = shlex.split(line)
+        for i, token in enumerate(tokens):
+            option = tokens[i - 1] if i else ""
+            if token.startswith("-") or "/" not in token or "://" in token:
+                continue
+            if option in OUTPUT_OPTIONS or option in NOT_A_FILE_OPTIONS:
+                continue
+            if any(token == out or token.startswith(out.rstrip("/") + "/") or out.startswith(token.rstrip("/") + "/") for out in outputs):
+                continue
+            reads.append(token)
+    return reads
+
+
+def test_every_step_declares_the_files_it_reads():
+    """A step whose script reads a file it does not list in `deps` is not rerun when that file
+    changes (and `spacy project run` cannot order it): every read path is a dep or lies inside one."""
+    config = load_project_config(ROOT)
+    undeclared = []
+    for command in config["commands"]:
+        deps = command.get("deps", [])
+        for path in _read_paths(command):
+            if not any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in deps):
+                undeclared.append(f"{command['name']} reads {path} but its deps are {deps}")
+    assert undeclared == []
+
+
+def test_read_paths_sees_inputs_and_skips_outputs():
+    """The checker itself, on a step shaped like evaluate-qa before its deps were fixed."""
+    command = {
+        "name": "evaluate-qa",
+        "script": ["electramed qa-score training/qa/model-best assets/qa_test.json assets/golden.json --output metrics/qa.json",
+                   "python -m spacy train configs/qa.cfg --output training/qa --paths.model some/hub-id"],
+        "deps": ["training/qa/model-best", "assets/golden.json", "configs/qa.cfg"],
+        "outputs": ["metrics/qa.json", "training/qa/model-best"],
+    }
+    assert _read_paths(command) == ["assets/qa_test.json", "assets/golden.json", "configs/qa.cfg"]
