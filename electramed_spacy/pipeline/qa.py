@@ -25,7 +25,8 @@ Usage::
 Design decisions, and why:
 
 - **The question lives on the Doc, in `doc._.question`** (a str; `doc._.qa_id`
-  optionally names the pair, `<questionid>_<nnn>` for BioASQ). The Doc is the
+  optionally names the pair, `<questionid>_<nnn>` for BioASQ; the contract is
+  `electramed_spacy/qa_doc.py`, shared with the readers and the scorer). The Doc is the
   context: the answers must be Spans of it, so the context is what gets
   tokenised and the question is an input attribute next to it, like a
   `user_data` hint. It lives in `doc.user_data`, so it survives DocBin
@@ -262,7 +263,8 @@ class ExtractiveQA(TrainablePipe):
         `spacy benchmark accuracy` (and `spacy.Corpus.v1`) rebuild each predicted Doc
         from the reference text, which drops `doc._.question`, so the pipe saw no
         question. Those Docs get the question from the reference (it is input, not
-        gold) and are answered here before scoring.
+        gold) and are answered here, `score_batch_size` at a time, before scoring: no
+        hook runs between spaCy's rebuilding of the Doc and the pipe.
         """
         examples = list(examples)
         missing = [eg for eg in examples if eg.predicted._.question is None and eg.reference._.question is not None]
