@@ -44,10 +44,6 @@ def test_command_modules_import_nothing_heavy():
     assert [m for m in HEAVY if m in got["modules"]] == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "commands/corpora.py builds its --format Enum and help from corpora.readers.FORMATS at import, and "
-    "corpora/readers.py imports spaCy; once FORMATS' names come from a spaCy-free module this passes "
-    "(strict: then remove this marker)"))
 def test_pretrain_help_imports_no_spacy():
     got = _after_cli(["pretrain", "--help"])
     assert got["exit_code"] == 0, got["output"]

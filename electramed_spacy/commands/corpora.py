@@ -25,8 +25,7 @@ from tqdm import tqdm
 from wasabi import msg
 
 from ._app import app
-from ..corpora.common import DEPRECATED_DISCONTINUOUS, DISCONTINUOUS, ON_ERROR, ConversionSummary
-from ..corpora.readers import FORMATS
+from ..corpora.policies import DEPRECATED_DISCONTINUOUS, DISCONTINUOUS, FORMAT_DESCRIPTIONS, ON_ERROR
 
 
 @contextmanager
@@ -51,10 +50,10 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-Format = Enum("Format", {name: name for name in FORMATS}, type=str)
+Format = Enum("Format", {name: name for name in FORMAT_DESCRIPTIONS}, type=str)
 OnError = Enum("OnError", {name: name for name in ON_ERROR}, type=str)
 CONVERT_HELP = "Convert a corpus to a .spacy DocBin. Formats (--format):\n\n" + "\n\n".join(
-    f"{name}: {f.description}" for name, f in FORMATS.items())
+    f"{name}: {description}" for name, description in FORMAT_DESCRIPTIONS.items())
 
 
 def deprecated(old: str, new: str) -> None:
@@ -101,8 +100,8 @@ def convert(
     Nothing is written when the input is bad."""
     import spacy
 
-    from ..corpora.common import map_labels, parse_label_map, save_docbin, split_dev
-    from ..corpora.readers import check_options, iter_docs
+    from ..corpora.common import ConversionSummary, map_labels, parse_label_map, save_docbin, split_dev
+    from ..corpora.readers import FORMATS, check_options, iter_docs
 
     options = dict(options or {})
     summary = ConversionSummary(source=", ".join(map(str, inputs)))
@@ -130,7 +129,7 @@ def convert(
         summary_json.write_text(json.dumps(summary.as_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _apply_label_map(docs, mapping: Dict[str, str], summary: ConversionSummary, map_labels) -> None:
+def _apply_label_map(docs, mapping: Dict[str, str], summary: "ConversionSummary", map_labels) -> None:
     """Relabel every Doc; the summary counts entities under their new labels and notes each renaming."""
     from collections import Counter
 

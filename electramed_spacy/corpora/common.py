@@ -36,14 +36,9 @@ from spacy.tokens import Doc, DocBin, Span, SpanGroup
 from wasabi import msg
 
 from ..errors import ElectraMedError
+from .policies import DEPRECATED_DISCONTINUOUS, DISCONTINUOUS, ON_ERROR  # noqa: F401 (re-exported)
 
 MENTIONS_KEY = "mentions"
-ON_ERROR = ("error", "count")  # bad input: fail at file:line, or drop it and count it in the summary
-# Discontinuous mentions (brat `a b;c d`, DDI `a-b;c-d`), one vocabulary for every reader: spaCy spans are
-# contiguous, so no choice is lossless. drop: not converted; first: the first fragment; extent: one span from
-# the first start to the last end (covering the text between); fragments: one mention per fragment.
-DISCONTINUOUS = ("drop", "first", "extent", "fragments")
-DEPRECATED_DISCONTINUOUS = {"span": "extent"}  # DDI's name before 0.3
 BOM = "\ufeff"
 NOTE_WHITESPACE = "mention text differs from the document only in whitespace/BOM (span trimmed)"
 EXPECTED_UTF8 = "a UTF-8 text file (re-encode it, e.g. `iconv -f latin1 -t utf-8 in > out`)."

@@ -40,6 +40,7 @@ from .chemprot import detect_form, read_chemprot_pure, read_chemprot_sentences
 from .common import DEPRECATED_DISCONTINUOUS, DISCONTINUOUS, ON_ERROR, ConversionSummary, empty_warning, input_files
 from .conll import CONLL_PATTERNS, SCHEMES, read_conll
 from .ddi import read_ddi
+from .policies import FORMAT_DESCRIPTIONS
 from .pubtator import PUBTATOR_PATTERNS, read_pubtator
 
 Paths = Sequence[Path]
@@ -104,12 +105,12 @@ class Format:
 
 
 FORMATS: Dict[str, Format] = {
-    "pubtator": Format(_pubtator, ("sentences",), "PubTator (BC5CDR, NCBI-disease): mentions, MeSH ids, CID relations"),
-    "conll": Format(_conll, ("scheme", "n_sents"), "CoNLL token-per-line, IOB1/IOB2 (BLURB NER sets)"),
-    "brat": Format(_brat, ("sentences", "discontinuous"), "brat standoff directory (.txt + .ann): mentions, relations"),
-    "ddi": Format(_ddi, ("discontinuous",), "DDI-2013 XML files or directories: drugs and interactions"),
-    "chemprot": Format(_chemprot, ("form", "labels"), "ChemProt, sentences (.jsonl) or pure (.json) form: relations"),
-    "bioasq": Format(_bioasq, ("form", "unanswerable"), "BioASQ QA, SQuAD-style or golden JSON: one Doc per (question, snippet)",
+    "pubtator": Format(_pubtator, ("sentences",), FORMAT_DESCRIPTIONS["pubtator"]),
+    "conll": Format(_conll, ("scheme", "n_sents"), FORMAT_DESCRIPTIONS["conll"]),
+    "brat": Format(_brat, ("sentences", "discontinuous"), FORMAT_DESCRIPTIONS["brat"]),
+    "ddi": Format(_ddi, ("discontinuous",), FORMAT_DESCRIPTIONS["ddi"]),
+    "chemprot": Format(_chemprot, ("form", "labels"), FORMAT_DESCRIPTIONS["chemprot"]),
+    "bioasq": Format(_bioasq, ("form", "unanswerable"), FORMAT_DESCRIPTIONS["bioasq"],
                      group=question_key),
 }
 
