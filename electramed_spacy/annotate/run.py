@@ -1,0 +1,273 @@
+"""The `electramed annotate` run: records -> shards -> a pipeline -> shard files, resumable.
+
+Records from `inputs.read_records` are checked (malformed ones counted with their
+location in `OUTPUT/malformed.jsonl`, or the run stops at the first one with
+`on_error="stop"`) and grouped into shards of `shard_size` consecutive records.
+The record order is fixed by the input, so shard N holds the same records on
+every run: a rerun skips the shards whose file exists and annotates the others,
+and a run killed at any moment (SIGKILL included) then rerun gives exactly the
+records of an uninterrupted run. `OUTPUT/run.json` keeps what shapes the output
+(the pipeline's name, meta and file sizes/times; the input files' sizes and
+times; format, shard size, max_length); a rerun with other settings is refused
+rather than mixing outputs.
+On resume the input is read again from the start (reading is fast next to the
+pipeline) and only the finished shards' annotation is skipped.
+
+Engines, each worker holding one pipeline:
+* `local` (default): spaCy's `nlp.pipe(n_process=workers)`. Docs come back in
+  input order, so a shard is written when its last Doc arrives. Memory is bounded
+  by the shard being filled and spaCy's in-flight batches. Each worker gets
+  `threads_per_worker` torch/BLAS threads (all cores shared out, or
+  OMP_NUM_THREADS when set). A GPU (`gpu_id >= 0`) takes one worker. When the
+  main process is SIGKILLed, spaCy's worker processes are left waiting on
+  their queue (they hold no output): end them by their process ids.
+* `dask`: `dask_engine.run_dask`, a local cluster or an existing one (`address`).
+
+Throughput is reported as documents/s and words/s, words being spaCy tokens
+(as `spacy benchmark speed` counts them).
+"""
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+import spacy
+from tqdm import tqdm
+
+from .inputs import FORMATS, Item, Malformed, Record, read_records, resolve_input
+from .output import EXTENSIONS, ShardBuffer, open_output, shard_path, write_atomic
+
+ON_ERROR = ("count", "stop")
+ENGINES = ("local", "dask")
+MALFORMED_LOG = "malformed.jsonl"
+SUMMARY = "summary.json"
+Shard = Tuple[int, List[Record]]
+
+
+@dataclass
+class Summary:
+    """What a run did. `documents`/`words` count this run; finished shards from an earlier run are `skipped_*`."""
+
+    output: str = ""
+    documents: int = 0
+    words: int = 0
+    entities: int = 0
+    relations: int = 0
+    shards_written: int = 0
+    skipped_shards: int = 0
+    skipped_documents: int = 0
+    malformed: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    workers: int = 1
+    engine: str = "local"
+
+    def add(self, stats: Dict[str, int]) -> None:
+        self.shards_written += 1
+        for key in ("documents", "words", "entities", "relations"):
+            setattr(self, key, getattr(self, key) + stats.get(key, 0))
+
+    def as_dict(self) -> Dict[str, object]:
+        rate = (lambda n: round(n / self.seconds, 2) if self.seconds else 0.0)
+        return {**self.__dict__, "malformed": dict(self.malformed), "seconds": round(self.seconds, 2),
+                "docs_per_s": rate(self.documents), "words_per_s": rate(self.words)}
+
+    def print(self, examples: List[Malformed]) -> None:
+        """The end-of-run summary, one fact per line (no wrapping, so logs grep well)."""
+        d = self.as_dict()
+        lines = [
+            f"✔ Annotated {self.documents:,} documents ({self.words:,} words) in {d['seconds']} s: {d['docs_per_s']:,} docs/s, "
+            f"{d['words_per_s']:,} words/s ({self.workers} worker(s), engine {self.engine})",
+            f"  {self.entities:,} entities, {self.relations:,} relations; {self.shards_written} shards written, "
+            f"{self.skipped_shards} already done ({self.skipped_documents:,} documents) in {self.output}",
+        ]
+        if self.malformed:
+            lines.append(f"⚠ {sum(self.malformed.values()):,} malformed records skipped (all in {Path(self.output) / MALFORMED_LOG}):")
+            lines += [f"  {n:,} x {reason}" for reason, n in self.malformed.most_common()]
+            lines += [f"  e.g. {item.where}: {item.reason}" for item in examples]
+        print("\n".join(lines))
+
+
+def threads_per_worker(threads: int, workers: int) -> int:
+    """`threads` if set, else OMP_NUM_THREADS if set, else the available cores shared out among the workers."""
+    if threads > 0:
+        return threads
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // workers)
+
+
+def set_threads(n: int) -> None:
+    """torch's intra-op threads (the transformer's matmuls) and the BLAS/OpenMP pools of processes started later."""
+    import torch
+
+    torch.set_num_threads(n)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def load_pipeline(pipeline: Union[str, Path], gpu_id: int = -1) -> "spacy.language.Language":
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    try:
+        return spacy.load(pipeline)
+    except (OSError, ValueError) as err:  # spaCy's E050 "Can't find model" is an OSError
+        raise ValueError(f"cannot load the pipeline {str(pipeline)!r}: {' '.join(str(err).split())}") from None
+
+
+def _settings(pipeline, input_path, files, fmt, nlp, shard_size, output_format) -> Dict[str, object]:
+    """What shapes the shards; a resumed run must match it (see module docstring)."""
+    meta = nlp.meta
+    return {
+        "pipeline": str(Path(pipeline).resolve()) if Path(pipeline).exists() else str(pipeline),
+        "pipeline_meta": f"{meta.get('lang')}_{meta.get('name')}-{meta.get('version')} {nlp.pipe_names}",
+        "pipeline_files": _files_digest(Path(pipeline)) if Path(pipeline).is_dir() else None,
+        "input": str(Path(input_path).resolve()),
+        "format": fmt,
+        "files": [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files],
+        "max_length": nlp.max_length,
+        "shard_size": shard_size,
+        "output_format": output_format,
+    }
+
+
+def _files_digest(folder: Path) -> str:
+    """sha1 of every file's path, size and mtime under a pipeline folder: a retrained model saved
+    over the same path (same meta) is another pipeline. Cheap: no file is read."""
+    listing = sorted((str(f.relative_to(folder)), f.stat().st_size, f.stat().st_mtime_ns) for f in folder.rglob("*") if f.is_file())
+    return hashlib.sha1(json.dumps(listing).encode("utf8")).hexdigest()
+
+
+def _records(items: Iterable[Item], max_length: int, on_error: str, malformed: Callable[[Malformed], None]) -> Iterator[Record]:
+    """The well-formed records; the others go to `malformed` (which raises with on_error='stop')."""
+    for item in items:
+        if isinstance(item, Record) and len(item.text) > max_length:
+            item = Malformed(item.where, "text longer than the pipeline's max_length",
+                             f"{len(item.text)} > {max_length} characters; split the document or raise nlp.max_length")
+        if isinstance(item, Record):
+            yield item
+            continue
+        malformed(item)
+        if on_error == "stop":
+            detail = f" ({item.detail})" if item.detail else ""
+            raise ValueError(f"{item.where}: {item.reason}{detail}. Fix the record, or use --on-error count to skip and count such records.")
+
+
+def _pending(records: Iterable[Record], shard_size: int, output_dir: Path, output_format: str, summary: Summary) -> Iterator[Shard]:
+    """Consecutive `shard_size` records numbered from 0, less the shards an earlier run finished."""
+    for index, batch in enumerate(spacy.util.minibatch(records, shard_size)):
+        if shard_path(output_dir, index, output_format).exists():
+            summary.skipped_shards += 1
+            summary.skipped_documents += len(batch)
+        else:
+            yield index, batch
+
+
+def run_local(nlp, shards: Iterable[Shard], write: Callable, tick: Callable, *, workers: int, batch_size: int, output_format: str) -> None:
+    """spaCy's own worker processes; Docs return in input order, so a shard ends at its last record."""
+    def texts():
+        for index, records in shards:
+            for i, record in enumerate(records, start=1):
+                yield record.text, (index, i == len(records), record.id)
+
+    buffer = ShardBuffer(output_format)
+    for doc, (index, last, doc_id) in nlp.pipe(texts(), as_tuples=True, n_process=workers, batch_size=batch_size):
+        buffer.add(doc, doc_id)
+        tick(1, len(doc))
+        if last:
+            write(index, buffer.to_bytes(), buffer.stats)
+            buffer = ShardBuffer(output_format)
+
+
+def _check_options(input_format, output_format, shard_size, batch_size, workers, engine, on_error, gpu_id) -> None:
+    checks = [
+        (input_format == "auto" or input_format in FORMATS, f"--format must be auto, {', '.join(FORMATS)}; got {input_format!r}."),
+        (output_format in EXTENSIONS, f"--output-format must be {' or '.join(EXTENSIONS)}; got {output_format!r}."),
+        (shard_size >= 1, f"--shard-size must be at least 1; got {shard_size}."),
+        (batch_size >= 1, f"--batch-size must be at least 1; got {batch_size}."),
+        (workers >= 1, f"--workers must be at least 1; got {workers}."),
+        (engine in ENGINES, f"--engine must be {' or '.join(ENGINES)}; got {engine!r}."),
+        (on_error in ON_ERROR, f"--on-error must be {' or '.join(ON_ERROR)}; got {on_error!r}."),
+        (gpu_id < 0 or workers == 1 or engine != "local",
+         "--gpu-id with --workers > 1: spaCy's worker processes share one GPU badly; use --workers 1, or --engine dask with a worker per GPU."),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+
+
+def annotate(
+    pipeline: Union[str, Path],
+    input_path: Union[str, Path],
+    output_dir: Union[str, Path],
+    *,
+    input_format: str = "auto",
+    output_format: str = "jsonl",
+    shard_size: int = 1000,
+    batch_size: int = 64,
+    workers: int = 1,
+    threads: int = 0,
+    engine: str = "local",
+    address: Optional[str] = None,
+    gpu_id: int = -1,
+    on_error: str = "count",
+    progress: bool = True,
+) -> Summary:
+    """Annotate every record of `input_path` with `pipeline` into shards under `output_dir` (see the module docstring)."""
+    _check_options(input_format, output_format, shard_size, batch_size, workers, engine, on_error, gpu_id)
+    output_dir = Path(output_dir)
+    files, fmt = resolve_input(input_path, input_format)
+    n_threads = threads_per_worker(threads, workers)
+    set_threads(n_threads)
+    nlp = load_pipeline(pipeline, gpu_id if engine == "local" else -1)
+    settings = _settings(pipeline, input_path, files, fmt, nlp, shard_size, output_format)
+    lock = open_output(output_dir, settings)
+    summary = Summary(output=str(output_dir), workers=workers, engine=engine)
+    examples: List[Malformed] = []
+    log_path = output_dir / (MALFORMED_LOG + ".tmp")
+    bar = tqdm(unit=" docs", desc="annotate", disable=not progress, mininterval=1.0)
+    start = time.perf_counter()
+
+    def malformed(item: Malformed) -> None:
+        summary.malformed[item.reason] += 1
+        log.write(json.dumps(item._asdict(), ensure_ascii=False) + "\n")
+        if len(examples) < 5:
+            examples.append(item)
+
+    def write(index: int, data: bytes, stats: Dict[str, int]) -> None:
+        write_atomic(shard_path(output_dir, index, output_format), data)
+        summary.add(stats)
+
+    def tick(documents: int, words: int) -> None:
+        nonlocal n_words
+        n_words += words
+        bar.update(documents)
+        bar.set_postfix_str(f"{n_words / max(time.perf_counter() - start, 1e-9):,.0f} words/s", refresh=False)
+
+    n_words = 0
+    try:
+        with open(log_path, "w", encoding="utf8") as log:
+            records = _records(read_records(files, fmt), nlp.max_length, on_error, malformed)
+            shards = _pending(records, shard_size, output_dir, output_format, summary)
+            if engine == "local":
+                run_local(nlp, shards, write, tick, workers=workers, batch_size=batch_size, output_format=output_format)
+            else:
+                from .dask_engine import run_dask
+
+                del nlp  # the workers hold the pipelines
+                summary.workers = run_dask(settings["pipeline"], shards, write, tick, address=address, workers=workers,
+                                           threads=n_threads, batch_size=batch_size, output_format=output_format)
+        os.replace(log_path, output_dir / MALFORMED_LOG)
+        summary.seconds = time.perf_counter() - start
+        write_atomic(output_dir / SUMMARY, json.dumps(summary.as_dict(), indent=2).encode("utf8"))
+    finally:
+        bar.close()
+        lock.close()
+    if progress:
+        summary.print(examples)
+    return summary

@@ -1,0 +1,45 @@
+"""`electramed annotate PIPELINE INPUT OUTPUT`: run any spaCy pipeline over a corpus.
+
+The logic lives in `electramed_spacy.annotate`; this command parses options and
+turns bad input, options or paths into one line on stderr with exit code 1.
+"""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._app import app
+from .corpora import _fail
+
+
+@app.command("annotate")
+def annotate_command(
+    pipeline: str = typer.Argument(..., help="Installed pipeline name or pipeline folder (any spaCy pipeline)"),
+    input_path: Path = typer.Argument(..., help="MEDLINE .xml/.xml.gz, PubTator, .jsonl ({id, text} per line), or a folder of them or of .txt files"),
+    output_dir: Path = typer.Argument(..., file_okay=False, help="Output folder: part-NNNNNN shards, run.json, malformed.jsonl, summary.json"),
+    input_format: str = typer.Option("auto", "--format", help="auto | medline | pubtator | jsonl | txt"),
+    output_format: str = typer.Option("jsonl", "--output-format", help="jsonl (one record per document) | docbin (.spacy shards)"),
+    shard_size: int = typer.Option(1000, "--shard-size", help="Documents per output shard (the unit of resumption)"),
+    batch_size: int = typer.Option(64, "--batch-size", help="nlp.pipe batch size"),
+    workers: int = typer.Option(1, "--workers", help="Worker processes, each with one pipeline (local engine, or a local Dask cluster)"),
+    threads: int = typer.Option(0, "--threads", help="Torch threads per worker; 0: OMP_NUM_THREADS if set, else cores / workers"),
+    engine: str = typer.Option("local", "--engine", help="local (spaCy's n_process) | dask (needs the package's dask extra)"),
+    address: Optional[str] = typer.Option(None, "--address", help="Dask scheduler address (tcp://host:8786); none: a local cluster of --workers"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="Local engine: GPU to use (-1: CPU). Dask workers use their node's GPU when it has one"),
+    on_error: str = typer.Option("count", "--on-error", help="Malformed records: count (skip, count and list them) | stop"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary (summary.json is still written)"),
+) -> None:
+    """Annotate a corpus: JSON lines {id, text, entities, relations[, answers]} with character offsets, or DocBins.
+    Output goes to shards written atomically; rerun the same command to resume after an interruption."""
+    from ..annotate import annotate
+
+    try:
+        annotate(
+            pipeline, input_path, output_dir, input_format=input_format, output_format=output_format,
+            shard_size=shard_size, batch_size=batch_size, workers=workers, threads=threads, engine=engine,
+            address=address, gpu_id=gpu_id, on_error=on_error, progress=not quiet,
+        )
+    except ValueError as err:
+        _fail(str(err))
+    except OSError as err:
+        _fail(f"{err.filename if err.filename is not None else 'input'}: cannot read or write it ({err.strerror or err}).")
