@@ -178,10 +178,10 @@ def copy_lower_layers(disc: ElectraForPreTraining, gen: ElectraForMaskedLM) -> N
     softmax is tied to the word embeddings) to produce plausible replacements within a few hundred
     steps. The copies are independent parameters: the two halves diverge from there.
     """
-    layers = gen.electra.encoder.layer
-    if gen.config.hidden_size != disc.config.hidden_size or len(layers) > len(disc.electra.encoder.layer):
-        raise PretrainError(f"generator_init = lower_layers needs a full-width generator no deeper than the discriminator "
-                            f"(generator {gen.config.hidden_size} x {len(layers)}, discriminator {disc.config.hidden_size} x {len(disc.electra.encoder.layer)}).")
+    layers = gen.electra.encoder.layer  # full width: the config check requires generator_size = 1.0
+    if len(layers) > len(disc.electra.encoder.layer):
+        raise PretrainError(f"generator_init = lower_layers: generator_layers = {len(layers)} is deeper than init_from's "
+                            f"{len(disc.electra.encoder.layer)} layers; it must be no deeper than the discriminator.")
     for gen_layer, disc_layer in zip(layers, disc.electra.encoder.layer):
         gen_layer.load_state_dict(disc_layer.state_dict())
 
