@@ -1,0 +1,132 @@
+"""benchmarks/rel_hf_anchor.py (the plain transformers DDI-2013 recipe) on three tiny DDI-like XML
+documents and a random 1-layer BERT built here: pairs and labels, @DRUG$ masking, a 2-step run."""
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rel_hf_anchor.py"
+
+# (document id, folder, sentences); a sentence is (text, entities [(mention, charOffset or None)], pairs)
+# with pairs (e1 index, e2 index, ddi, type); charOffset None = computed from the first occurrence
+DOCS = [
+    ("DDI-DrugBank.d1", "DrugBank", [
+        ("Aspirin increases the effect of warfarin and heparin.",
+         [("Aspirin", None), ("warfarin", None), ("heparin", None)],
+         [(0, 1, "true", "effect"), (0, 2, "false", None), (1, 2, "false", None)]),
+        ("No interactions were reported.", [], []),
+    ]),
+    ("DDI-MedLine.d2", "MedLine", [
+        # "calcium" is nested in "calcium channel blockers" and written as a discontinuous mention
+        ("Calcium channel blockers reduce digoxin clearance.",
+         [("Calcium channel blockers", None), ("Calcium", "0-6;16-23"), ("digoxin", None)],
+         [(0, 1, "false", None), (0, 2, "true", "mechanism"), (1, 2, "true", "advise")]),
+    ]),
+    ("DDI-DrugBank.d3", "DrugBank", [
+        ("Lithium and digoxin interact.", [("Lithium", None), ("digoxin", None)], [(0, 1, "true", "int")]),
+    ]),
+]
+WORDS = ("aspirin increases the effect of warfarin and heparin no interactions were reported calcium channel "
+         "blockers reduce digoxin clearance lithium interact drug").split()
+
+
+def write_docs(directory: Path) -> None:
+    for doc_id, folder, sentences in DOCS:
+        lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<document id="{doc_id}">']
+        for s, (text, entities, pairs) in enumerate(sentences):
+            sid = f"{doc_id}.s{s}"
+            lines.append(f'<sentence id="{sid}" text="{text}">')
+            for e, (mention, offset) in enumerate(entities):
+                if offset is None:
+                    start = text.index(mention)
+                    offset = f"{start}-{start + len(mention) - 1}"  # DDI end offsets are inclusive
+                lines.append(f'<entity id="{sid}.e{e}" charOffset="{offset}" type="drug" text="{mention}"/>')
+            for p, (e1, e2, ddi, rtype) in enumerate(pairs):
+                typ = f' type="{rtype}"' if rtype else ""
+                lines.append(f'<pair id="{sid}.p{p}" e1="{sid}.e{e1}" e2="{sid}.e{e2}" ddi="{ddi}"{typ}/>')
+            lines.append("</sentence>")
+        lines.append("</document>")
+        (directory / folder).mkdir(parents=True, exist_ok=True)
+        (directory / folder / f"{doc_id}.xml").write_text("\n".join(lines) + "\n", encoding="utf8")
+
+
+@pytest.fixture(scope="module")
+def anchor():
+    spec = importlib.util.spec_from_file_location("rel_hf_anchor", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def ddi_dir(tmp_path):
+    write_docs(tmp_path / "ddi")
+    return tmp_path / "ddi"
+
+
+@pytest.fixture
+def bert_dir(tmp_path):
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = tmp_path / "bert"
+    path.mkdir()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "@", "$"] + WORDS
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=37, max_position_embeddings=128)).save_pretrained(path)
+    BertTokenizerFast(str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    return path
+
+
+def test_pairs_labels_and_masking(anchor, ddi_dir):
+    instances, documents = anchor.read_ddi(ddi_dir)
+    assert documents == ["DDI-DrugBank.d1", "DDI-DrugBank.d3", "DDI-MedLine.d2"]  # sorted file order
+    assert anchor.counts(instances) == {"pairs": 7, "positive": 4, "documents_with_pairs": 3}
+    got = [(x["doc"], x["text"], x["label"]) for x in instances]
+    assert got == [
+        ("DDI-DrugBank.d1", "@DRUG$ increases the effect of @DRUG$ and heparin.", "effect"),
+        ("DDI-DrugBank.d1", "@DRUG$ increases the effect of warfarin and @DRUG$.", "NONE"),
+        ("DDI-DrugBank.d1", "Aspirin increases the effect of @DRUG$ and @DRUG$.", "NONE"),
+        ("DDI-DrugBank.d3", "@DRUG$ and @DRUG$ interact.", "int"),
+        # overlapping targets (nested, the inner one discontinuous): their union is replaced once
+        ("DDI-MedLine.d2", "@DRUG$ reduce digoxin clearance.", "NONE"),
+        ("DDI-MedLine.d2", "@DRUG$ reduce @DRUG$ clearance.", "mechanism"),
+        ("DDI-MedLine.d2", "@DRUG$ channel blockers reduce @DRUG$ clearance.", "advise"),
+    ]
+    # identical spans and the argument order do not matter
+    assert anchor.mask_pair("ab cd ef", (3, 5), (3, 5)) == "ab @DRUG$ ef"
+    assert anchor.mask_pair("ab cd ef", (6, 8), (0, 2)) == "@DRUG$ cd @DRUG$"
+    train, dev = anchor.split_by_document(instances, documents, 0.34, seed=0)
+    assert len({x["doc"] for x in dev}) == 1 and len(train) + len(dev) == 7
+    assert not {x["doc"] for x in train} & {x["doc"] for x in dev}
+    assert anchor.split_by_document(instances, documents, 0.34, seed=0) == (train, dev)
+
+
+def test_scoring_excludes_none(anchor):
+    gold = ["NONE", "effect", "mechanism", "NONE", "advise"]
+    pred = ["effect", "effect", "NONE", "NONE", "int"]
+    s = anchor.score(gold, pred)
+    # tp 1 (effect); fp 2 (effect on NONE, int on advise); fn 2 (mechanism, advise)
+    assert s["p"] == pytest.approx(1 / 3) and s["r"] == pytest.approx(1 / 3)
+    assert s["per_type_f"]["effect"] == pytest.approx(2 / 3) and s["per_type_f"]["int"] == 0.0
+
+
+def test_two_step_run_writes_json(anchor, ddi_dir, bert_dir, tmp_path):
+    instances, documents = anchor.read_ddi(ddi_dir)
+    n_train = len(anchor.split_by_document(instances, documents, 0.34, seed=0)[0])
+    batch_size = math.ceil(n_train / 2)  # one epoch = 2 steps
+    output = tmp_path / "out" / "anchor.json"
+    anchor.run(ddi_dir, ddi_dir, str(bert_dir), output, seed=0, epochs=1.0, dev_fraction=0.34,
+               batch_size=batch_size, check_counts=False)
+    report = json.loads(output.read_text(encoding="utf8"))
+    assert report["train_steps"] == report["planned_steps"] == 2
+    assert report["counts"]["test"]["pairs"] == 7 and report["bf16"] is True and report["threads"] >= 1
+    assert report["encoder"] == str(bert_dir) and isinstance(report["command"], list)
+    for split in ("dev", "test"):
+        scores = [report[split][k] for k in ("p", "r", "f")] + list(report[split]["per_type_f"].values())
+        assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in scores), report[split]
+    assert report["train_seconds"] > 0 and report["train_pairs_per_second"] > 0
