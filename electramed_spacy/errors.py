@@ -90,3 +90,19 @@ class Errors:
         "doc._.relations. Convert the corpus with `electramed convert-ddi` / `convert-chemprot` "
         "(which write DocBin with store_user_data=True), or pass labels in [initialize.components]."
     )
+    E049 = (
+        "[E049] Could not load the relation encoder from {name!r}. Tried: {tried}. Cause: {cause}. Fix: point "
+        "`[components.relation_extractor.model] name` (or `--paths.model`) at a local `save_pretrained` "
+        "directory with a fast tokenizer (e.g. the output of `electramed init-model` or `electramed pretrain`), "
+        "or at a Hugging Face hub id when online."
+    )
+    E050 = (
+        "[E050] The tokenizer at {name!r} is not a fast (Rust) tokenizer, so entity markers cannot be found among "
+        "its wordpieces. Save the model with a `tokenizer.json` (PreTrainedTokenizerFast.save_pretrained)."
+    )
+    E051 = (
+        "[E051] [components.<relation pipe>.model] max_length={max_length} must be between {low} (room for the "
+        "markers of two mentions and the special tokens) and the encoder's max_position_embeddings={max_pos} ({name!r})."
+    )
+    E052 = "[E052] [components.<relation pipe>.model] {key} must be >= {low}, got {value}."
+    E053 = "[E053] [components.{name}] negative_sample_rate must be in (0, 1] (1.0 keeps every no-relation pair), got {value}."

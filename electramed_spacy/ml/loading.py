@@ -34,3 +34,21 @@ def encoder_load_error(message: str, name: str, err: BaseException) -> ElectraMe
     text = str(err).strip()
     cause = text.splitlines()[0] if text else type(err).__name__
     return ElectraMedError(message.format(name=name, tried=describe_source(name), cause=cause))
+
+
+def load_fast_tokenizer_and_encoder(name: str, tokenizer_config: dict, load_error: str, not_fast_error: str):
+    """(fast tokenizer, AutoModel) from `name`, for the pipes that own their encoder (QA, marked-pair
+    relations): they map wordpieces back to characters, so the tokenizer must be a fast one.
+
+    load_error, not_fast_error: `Errors` entries naming the pipe's config key (E020/E021, E049/E050).
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, **tokenizer_config)
+        encoder = AutoModel.from_pretrained(name)
+    except LOAD_ERRORS as err:
+        raise encoder_load_error(load_error, name, err) from err
+    if not getattr(tokenizer, "is_fast", False):
+        raise ElectraMedError(not_fast_error.format(name=name))
+    return tokenizer, encoder

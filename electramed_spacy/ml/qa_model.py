@@ -19,22 +19,19 @@ lives in a `QAShim`, which serialises the encoder's config, its tokenizer and al
 weights in `to_bytes`, so a saved or packaged pipeline loads offline without the
 directory or hub id it was initialised from.
 """
-import io
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
-import srsly
 import torch
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, get_torch_default_device, torch2xp, xp2torch
 
 from ..about import ELECTRAMED_HUB_ID
 from ..errors import ElectraMedError, Errors
-from .loading import LOAD_ERRORS, encoder_load_error
+from .encoder_shim import EncoderShim
+from .loading import load_fast_tokenizer_and_encoder
 
 # large negative logit for positions that can never be an answer (question, [SEP], padding)
 MASKED_LOGIT = -1e4
@@ -56,38 +53,10 @@ class QAModule(torch.nn.Module):
         return logits[..., 0] + blocked, logits[..., 1] + blocked
 
 
-class QAShim(PyTorchShim):
-    """PyTorchShim that also carries the tokenizer and serialises config + tokenizer + weights."""
+class QAShim(EncoderShim):
+    """Carries the QA module and its tokenizer; serialised by `EncoderShim` (config + tokenizer + weights)."""
 
-    tokenizer = None
-
-    def to_bytes(self) -> bytes:
-        if self._model is None:
-            return srsly.msgpack_dumps({"empty": True})
-        with tempfile.TemporaryDirectory() as tmp:
-            self._model.encoder.config.save_pretrained(tmp)
-            self.tokenizer.save_pretrained(tmp)
-            files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
-        state = io.BytesIO()
-        torch.save(self._model.state_dict(), state)
-        return srsly.msgpack_dumps({"files": files, "state": state.getvalue()})
-
-    def from_bytes(self, bytes_data: bytes) -> "QAShim":
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-        msg = srsly.msgpack_loads(bytes_data)
-        if msg.get("empty"):
-            return self
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, data in msg["files"].items():
-                (Path(tmp) / name).write_bytes(data)
-            self.tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True)
-            encoder = AutoModel.from_config(AutoConfig.from_pretrained(tmp))
-        module = QAModule(encoder)
-        device = get_torch_default_device()
-        module.load_state_dict(torch.load(io.BytesIO(msg["state"]), map_location=device))
-        self._model = module.to(device)
-        return self
+    module_class = QAModule
 
 
 @dataclass
@@ -251,17 +220,9 @@ def _forward(model: Model, docs: List[Doc], is_train: bool):
 
 
 def _init(model: Model, X=None, Y=None) -> Model:
-    from transformers import AutoModel, AutoTokenizer
-
     name = model.attrs["name"]
     shim: QAShim = model.shims[0]
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name, **model.attrs["tokenizer_config"])
-        encoder = AutoModel.from_pretrained(name)
-    except LOAD_ERRORS as err:
-        raise encoder_load_error(Errors.E020, name, err) from err
-    if not getattr(tokenizer, "is_fast", False):
-        raise ElectraMedError(Errors.E021.format(name=name))
+    tokenizer, encoder = load_fast_tokenizer_and_encoder(name, model.attrs["tokenizer_config"], Errors.E020, Errors.E021)
     max_pos = getattr(encoder.config, "max_position_embeddings", None)
     if max_pos is not None and model.attrs["max_length"] > max_pos:
         raise ElectraMedError(Errors.E023.format(max_length=model.attrs["max_length"], max_pos=max_pos, name=name))

@@ -113,6 +113,25 @@ def configure_relation_candidates_v2(
     return get_candidates
 
 
+@registry.misc("electramed.entity_pair_count.v1")
+def configure_entity_pair_count() -> Callable:
+    """`get_length` for spaCy's batchers that measures an Example by its gold entity pairs
+    (unordered, within a sentence when the Doc has sentences): with `spacy.batch_by_words.v1`,
+    training batches of about `size` candidate pairs. The cost of an update of
+    `electramed.RelationModel.v3` (one encoder pass per pair) grows with its pairs, not its
+    words: one DDI-2013 document has 1,818."""
+
+    def entity_pair_count(eg) -> int:
+        doc = eg.reference
+        if doc.has_annotation("SENT_START"):
+            per_sentence = numpy.bincount(numpy.cumsum(doc.to_array("SENT_START") == 1)[[e.start for e in doc.ents]]) if doc.ents else []
+        else:
+            per_sentence = [len(doc.ents)]
+        return int(sum(k * (k - 1) // 2 for k in per_sentence))
+
+    return entity_pair_count
+
+
 @registry.misc("electramed.relation_candidates.v1")
 def configure_relation_candidates(
     same_sentence: bool = True,

@@ -22,6 +22,7 @@ without NER, configs/rel.cfg) is a reader: `electramed.GoldEntityCorpus.v1` in
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
+import numpy
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import PRFScore
@@ -125,6 +126,7 @@ def make_rel_scorer() -> Callable:
         "no_relation_label": DEFAULT_NO_RELATION,
         "threshold": 0.0,
         "negative_weight": 1.0,
+        "negative_sample_rate": 1.0,
         "head_lr_scale": 20.0,
         "scorer": {"@scorers": "electramed.rel_scorer.v1"},
     },
@@ -132,12 +134,14 @@ def make_rel_scorer() -> Callable:
 )
 def make_relation_extractor(
     nlp: Language, name: str, model: Model, candidates: Callable[[Doc], List[Pair]],
-    no_relation_label: str, threshold: float, negative_weight: float, head_lr_scale: float,
-    scorer: Optional[Callable],
+    no_relation_label: str, threshold: float, negative_weight: float, negative_sample_rate: float,
+    head_lr_scale: float, scorer: Optional[Callable],
 ) -> "RelationExtractor":
     """Relation extractor over `doc.ents`.
 
-    model: `electramed.RelationModel.v2` (or any model (docs, candidates) -> probabilities).
+    model: `electramed.RelationModel.v2` (pooled vectors of a shared transformer),
+        `electramed.RelationModel.v3` (each pair encoded with its mentions marked, own encoder),
+        or any model (docs, candidates) -> probabilities.
     candidates: pair generator, e.g. `electramed.relation_candidates.v2`, whose
         max_distance_without_sentences (100) and max_pairs (5000) bound the pairs, and
         so the work and memory, per Doc.
@@ -146,6 +150,10 @@ def make_relation_extractor(
         (0.0 = plain argmax).
     negative_weight: weight of the no-relation pairs in the training loss (< 1 counters
         the imbalance of DDI-2013, where 85% of the pairs are negative).
+    negative_sample_rate: the share of no-relation pairs each training update keeps (a
+        fresh random draw per update, all positives kept); in (0, 1], 1.0 = all. Fewer
+        pairs make an update cheaper, which pays with `electramed.RelationModel.v3`
+        (one encoder pass per pair). Prediction always scores every candidate.
     head_lr_scale: the pair classifier's learning rate is the optimizer's times this. A
         fine-tuning rate suits the encoder (5e-5) but leaves a freshly initialised head at
         the class prior for thousands of steps (on DDI-2013 it predicted only the
@@ -154,7 +162,7 @@ def make_relation_extractor(
     return RelationExtractor(
         nlp.vocab, model, candidates, name,
         no_relation_label=no_relation_label, threshold=threshold, negative_weight=negative_weight,
-        head_lr_scale=head_lr_scale, scorer=scorer,
+        negative_sample_rate=negative_sample_rate, head_lr_scale=head_lr_scale, scorer=scorer,
     )
 
 
@@ -164,9 +172,11 @@ class RelationExtractor(TrainablePipe):
     def __init__(
         self, vocab: Vocab, model: Model, candidates: Callable[[Doc], List[Pair]],
         name: str = "electramed_relation_extractor", *, no_relation_label: str = DEFAULT_NO_RELATION,
-        threshold: float = 0.0, negative_weight: float = 1.0, head_lr_scale: float = 20.0,
-        scorer: Optional[Callable] = score_relations,
+        threshold: float = 0.0, negative_weight: float = 1.0, negative_sample_rate: float = 1.0,
+        head_lr_scale: float = 20.0, scorer: Optional[Callable] = score_relations,
     ) -> None:
+        if not 0 < negative_sample_rate <= 1:
+            raise ElectraMedError(Errors.E053.format(name=name, value=negative_sample_rate))
         if negative_weight <= 0:
             raise ElectraMedError(Errors.E044.format(name=name, key="negative_weight", value=negative_weight))
         if head_lr_scale <= 0:
@@ -178,7 +188,8 @@ class RelationExtractor(TrainablePipe):
         self.get_candidates = candidates
         self.scorer = scorer
         self.cfg = {"labels": [], "no_relation_label": no_relation_label, "threshold": float(threshold),
-                    "negative_weight": float(negative_weight), "head_lr_scale": float(head_lr_scale)}
+                    "negative_weight": float(negative_weight), "negative_sample_rate": float(negative_sample_rate),
+                    "head_lr_scale": float(head_lr_scale)}
 
     # labels -------------------------------------------------------------
     @property
@@ -301,16 +312,23 @@ class RelationExtractor(TrainablePipe):
         if not any(len(doc) for doc in docs):
             return losses
         candidates, truths = [], []
+        rate = self.cfg.get("negative_sample_rate", 1.0)  # pipelines saved before it existed
         for eg in examples:
             pairs, gold = self._gold_candidates(eg)
+            if rate < 1.0:  # numpy's global RNG: seeded by [system] seed through spaCy's fix_random_seed
+                keep = [t != 0 or numpy.random.random() < rate for t in gold]
+                pairs = [p for p, k in zip(pairs, keep) if k]
+                gold = [t for t, k in zip(gold, keep) if k]
             candidates.append(pairs)
             truths.extend(gold)
         set_dropout_rate(self.model, drop)
         # Even with zero candidates the encoder is run and given a zero gradient, so a
         # shared transformer still receives its backprop call from this listener.
         if not truths:  # no pair in the batch: only the encoder's zero gradient (Maxout cannot take 0 rows)
+            if self.model.attrs.get("owns_encoder"):
+                return losses  # nothing listens for a backprop call: no work at all
             feats, backprop = self.model.get_ref("features").begin_update((docs, candidates))
-            backprop(feats)
+            backprop(self.model.ops.alloc2f(*feats.shape))
             loss = 0.0
         else:
             scores, backprop = self.model.begin_update((docs, candidates))

@@ -1,0 +1,342 @@
+"""`electramed.RelationModel.v3`: each candidate pair encoded with its two mentions marked in the input.
+
+The relation papers ELECTRAMed follows (BioBERT, BLUE, ELECTRAMed on DDI-2013 and
+ChemProt, arXiv:2104.09585) show the encoder one sequence per candidate pair in which the
+pair is marked, so every token's vector is computed knowing which two mentions are asked
+about. v2 (`relation_model.py`) pools vectors of one pair-agnostic pass over the Doc;
+this model is the marked-pair recipe, behind the same interface: `(docs, candidates) ->
+(n_pairs, nO)` probabilities, so `electramed_relation_extractor` trains and runs either.
+
+Design, and why:
+
+- **Typed entity markers made of punctuation** (Zhou & Chen 2021, "An Improved Baseline
+  for Sentence-level Relation Extraction"): the head becomes `@ * drug * aspirin @`, the
+  tail `# ^ brand ^ Coumadin #` (the type is the entity label, lower-cased, `_` read as a
+  space). Every marker is a wordpiece the encoder already knows, so nothing starts from
+  random embeddings (new `[E1]` tokens need many updates to mean anything, which a CPU
+  budget does not have), the type words carry the entity type, and `@`/`#` tell head
+  from tail (the order matters for directed relations, e.g. ChemProt). BLUE's target
+  replacement (`@DRUG$`, both mentions replaced) is what `benchmarks/rel_hf_anchor.py`
+  runs as the plain-transformers anchor; it hides the mention's words, markers keep them.
+- **Pair vector = [state of the head's `@`; state of the tail's `#`]** (Zhou & Chen;
+  Baldini Soares et al. 2019, "entity start"), then the same layer-normalised Maxout +
+  softmax head as v2, which the pipe steps at `head_lr_scale` times the encoder's rate.
+- **Markers meet text at character offsets.** The pipe's candidates are token ranges of
+  the Doc; the markers are inserted into the *text* of the pair's context at the
+  mentions' character offsets, with a space on each side, and the marked text is
+  tokenised afresh. So a mention boundary inside a wordpiece (or inside what the
+  tokenizer would have merged) is always respected, and `mark_pair` works on any
+  character offsets (nested and overlapping mentions included: an inner mention's
+  markers sit inside the outer one's).
+- **Context = the sentence(s) of the pair** when the Doc has sentence boundaries (the
+  DDI-2013 and ChemProt protocol); otherwise `context_tokens` spaCy tokens on each side
+  of the pair. Short, sentence-level sequences keep one-pass-per-pair affordable.
+- **Longer than `max_length` wordpieces** (documented behaviour, tested): the window
+  that centres the two marked mentions is kept; if the marked mentions alone are
+  farther apart than the window, the sequence is two half windows, one starting a little
+  before each mention, joined. Both markers are always in the input.
+- **The pipe owns this encoder**, like the QA pipe: a shared `transformer` computes one
+  pass per Doc and cannot give pair-specific vectors. The weights live in an
+  `EncoderShim` (config + tokenizer + weights in `to_bytes`: a saved pipeline loads
+  offline).
+- **Speed**: sequences sorted by length and cut into batches of `batch_size` pairs (little
+  padding), forward under bf16 autocast (`autocast`), backward outside it. One pass per
+  pair costs more encoder work than v2's one pass per Doc: `benchmarks/rel_speed.py`
+  reports both. Levitated markers (Ye et al. 2022: one pass serves all pairs of a
+  sentence) would cut that cost; not built.
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy
+import torch
+import torch.utils.checkpoint
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Maxout, Model, Softmax, chain, get_torch_default_device, torch2xp, xp2torch
+from thinc.types import Floats2d
+
+from ..about import ELECTRAMED_HUB_ID
+from ..errors import ElectraMedError, Errors
+from .encoder_shim import EncoderShim
+from .loading import load_fast_tokenizer_and_encoder
+from .relation_model import Pair
+
+HEAD_OPEN, HEAD_CLOSE, TAIL_OPEN, TAIL_CLOSE = "@", "@", "#", "#"
+# wordpieces a marked mention needs beyond its own: "@ * type words * ... @" (type words counted as 3)
+MARKER_PIECES = 7
+
+
+def marker_type(label: str) -> str:
+    """The type words of a marker: the entity label lower-cased, `_` read as a space ("DRUG_N" -> "drug n")."""
+    return " ".join(label.lower().replace("_", " ").split()) or "entity"
+
+
+def mark_pair(text: str, head: Tuple[int, int], tail: Tuple[int, int],
+              head_type: Optional[str], tail_type: Optional[str]) -> Tuple[str, Dict[str, int]]:
+    """Insert typed markers around the head and tail character spans of `text`.
+
+    Returns (marked text, offsets of the marker symbols in it: "head", "head_end", "tail",
+    "tail_end" for the head's opening and closing `@` and the tail's `#`).
+    Nested or overlapping spans nest their markers (an outer span opens first and closes
+    last; at one offset a closing marker comes before an opening one); a head and tail
+    with the same span give `@ * t * # ^ t ^ x # @`. `head_type=None` leaves out the type.
+    """
+    def opener(symbol: str, inner: str, typ: Optional[str]) -> str:
+        return f" {symbol} {inner} {typ} {inner} " if typ else f" {symbol} "
+
+    hs, he = head
+    ts, te = tail
+    # (offset, closing before opening, outer before inner, head before tail when opening) -> marker
+    events = [
+        ((hs, 1, -(he - hs), 0), opener(HEAD_OPEN, "*", head_type), "head"),
+        ((ts, 1, -(te - ts), 1), opener(TAIL_OPEN, "^", tail_type), "tail"),
+        ((he, 0, he - hs, 1), f" {HEAD_CLOSE} ", "head_end"),
+        ((te, 0, te - ts, 0), f" {TAIL_CLOSE} ", "tail_end"),
+    ]
+    events.sort(key=lambda e: e[0])
+    parts: List[str] = []
+    cursor, length = 0, 0
+    at: Dict[str, int] = {}
+    for (offset, *_), marker, which in events:
+        parts.append(text[cursor:offset])
+        length += offset - cursor
+        cursor = offset
+        at[which] = length + 1  # the marker symbol follows one space
+        parts.append(marker)
+        length += len(marker)
+    parts.append(text[cursor:])
+    return "".join(parts), at
+
+
+def _piece_at(offsets: Sequence[Tuple[int, int]], char: int) -> int:
+    """Index of the wordpiece that covers character `char` (a marker symbol)."""
+    for i, (s, e) in enumerate(offsets):
+        if s <= char < e:
+            return i
+    raise ValueError(f"no wordpiece covers character {char}")  # a marker symbol is never dropped by a tokenizer
+
+
+def fit_window(n: int, head: int, tail: int, head_end: int, tail_end: int, room: int) -> List[Tuple[int, int]]:
+    """Ranges of wordpieces [start, end) to keep, in order, at most `room` pieces in all.
+
+    head/tail: indices of the opening markers; head_end/tail_end: indices of the closing markers. Everything fits: one range. The two marked mentions fit: one window
+    centred on them. Otherwise two half windows, each starting up to a quarter before its
+    mention, so both opening markers are always kept.
+    """
+    if n <= room:
+        return [(0, n)]
+    lo, hi = min(head, tail), max(head_end, tail_end) + 1
+    if hi - lo <= room:
+        start = min(max(0, lo - (room - (hi - lo)) // 2), n - room)
+        return [(start, start + room)]
+    half = room // 2
+    first, second = sorted([head, tail])
+    a = max(0, first - half // 4)
+    b = max(a + half, second - half // 4)
+    b = min(b, n - (room - half))
+    return [(a, a + half), (b, b + room - half)]
+
+
+def encode_pairs(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequence[Pair]], *, max_length: int,
+                 context_tokens: int, typed_markers: bool) -> Tuple[List[List[int]], numpy.ndarray]:
+    """Marked, tokenised sequences (with special tokens), one per candidate pair in order, and the
+    (n_pairs, 2) positions of the head's `@` and the tail's `#` in them."""
+    texts, marks = [], []
+    for doc, pairs in zip(docs, candidates):
+        if not pairs:
+            continue
+        labels = {(e.start, e.end): e.label_ for e in doc.ents}
+        sent_starts = None
+        if doc.has_annotation("SENT_START"):
+            sent_id = numpy.cumsum(doc.to_array("SENT_START") == 1)  # sentence number per token
+            sent_id[0] = max(sent_id[0], 1)
+            bounds = {}
+            for i, s in enumerate(sent_id):
+                b = bounds.setdefault(int(s), [i, i + 1])
+                b[1] = i + 1
+            sent_starts = (sent_id, bounds)
+        for hs, he, ts, te in pairs:
+            lo, hi = min(hs, ts), max(he, te)
+            if sent_starts is not None:
+                sent_id, bounds = sent_starts
+                lo = bounds[int(sent_id[lo])][0]
+                hi = bounds[int(sent_id[hi - 1])][1]
+            else:
+                lo, hi = max(0, lo - context_tokens), min(len(doc), hi + context_tokens)
+            start_char, end_char = doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])
+            head = (doc[hs].idx - start_char, doc[he - 1].idx + len(doc[he - 1]) - start_char)
+            tail = (doc[ts].idx - start_char, doc[te - 1].idx + len(doc[te - 1]) - start_char)
+            types = (marker_type(labels.get((hs, he), "")), marker_type(labels.get((ts, te), ""))) if typed_markers else (None, None)
+            marked, at = mark_pair(doc.text[start_char:end_char], head, tail, *types)
+            texts.append(marked)
+            marks.append(at)
+    if not texts:
+        return [], numpy.zeros((0, 2), dtype="i")
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    prefix_suffix = tokenizer.build_inputs_with_special_tokens([-1])
+    n_prefix = prefix_suffix.index(-1)
+    room = max_length - (len(prefix_suffix) - 1)
+    sequences, positions = [], []
+    for ids, offsets, at in zip(enc["input_ids"], enc["offset_mapping"], marks):
+        head, head_end, tail, tail_end = (_piece_at(offsets, at[k]) for k in ("head", "head_end", "tail", "tail_end"))
+        kept: List[int] = []
+        new_head = new_tail = -1
+        for start, end in fit_window(len(ids), head, tail, head_end, tail_end, room):
+            if start <= head < end:
+                new_head = len(kept) + head - start
+            if start <= tail < end:
+                new_tail = len(kept) + tail - start
+            kept.extend(ids[start:end])
+        sequences.append(tokenizer.build_inputs_with_special_tokens(kept))
+        positions.append((new_head + n_prefix, new_tail + n_prefix))
+    return sequences, numpy.asarray(positions, dtype="i")
+
+
+class MarkedPairModule(torch.nn.Module):
+    """The encoder; forward returns the (n_pairs, 2 * width) [head marker; tail marker] states, float32."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, batches: List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]], order: torch.Tensor,
+                autocast: Optional[str]) -> torch.Tensor:
+        # Training on an update with many pairs (one DDI-2013 sentence has 1,818): keep only each
+        # batch's inputs and recompute its activations in backward (torch.utils.checkpoint, which
+        # replays dropout's RNG), so memory is bounded by `batch_size` pairs, for one more forward.
+        checkpoint = torch.is_grad_enabled() and len(batches) > 2
+        outputs = []
+        for input_ids, attention_mask, positions in batches:
+            if checkpoint:
+                outputs.append(torch.utils.checkpoint.checkpoint(
+                    self._marker_states, input_ids, attention_mask, positions, autocast, use_reentrant=False))
+            else:
+                outputs.append(self._marker_states(input_ids, attention_mask, positions, autocast))
+        return torch.cat(outputs)[order]  # back to the candidates' order
+
+    def _marker_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor,
+                       autocast: Optional[str]) -> torch.Tensor:
+        dtype = getattr(torch, autocast) if autocast else torch.float32
+        with torch.autocast(device_type=input_ids.device.type, dtype=dtype, enabled=autocast is not None):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+        return torch.cat([hidden[rows, positions[:, 0]], hidden[rows, positions[:, 1]]], dim=-1).float()
+
+
+class MarkedPairShim(EncoderShim):
+    module_class = MarkedPairModule
+
+
+def _batches(sequences: List[List[int]], positions: numpy.ndarray, pad_id: int, batch_size: int, device):
+    """Length-sorted batches of padded tensors, and the permutation that restores the input order."""
+    order = numpy.argsort([len(s) for s in sequences], kind="stable")
+    batches = []
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        width = max(len(sequences[i]) for i in idx)
+        ids = numpy.full((len(idx), width), pad_id, dtype="int64")
+        mask = numpy.zeros((len(idx), width), dtype="int64")
+        for row, i in enumerate(idx):
+            ids[row, :len(sequences[i])] = sequences[i]
+            mask[row, :len(sequences[i])] = 1
+        batches.append((torch.as_tensor(ids, device=device), torch.as_tensor(mask, device=device),
+                        torch.as_tensor(positions[idx], dtype=torch.long, device=device)))
+    restore = numpy.empty_like(order)
+    restore[order] = numpy.arange(len(order))
+    return batches, torch.as_tensor(restore, dtype=torch.long, device=device)
+
+
+def _features_forward(model: Model, X, is_train: bool):
+    docs, candidates = X
+    shim: MarkedPairShim = model.shims[0]
+    sequences, positions = encode_pairs(
+        shim.tokenizer, docs, candidates, max_length=model.attrs["max_length"],
+        context_tokens=model.attrs["context_tokens"], typed_markers=model.attrs["typed_markers"],
+    )
+    width = model.get_dim("nO")
+    if not sequences:
+        return model.ops.alloc2f(0, width), lambda d: []
+    device = shim.device
+    pad_id = shim.tokenizer.pad_token_id or 0
+    batches, order = _batches(sequences, positions, pad_id, model.attrs["batch_size"], device)
+    inputs = ArgsKwargs(args=(batches, order, model.attrs["autocast"]), kwargs={})
+    output, torch_backprop = shim(inputs, is_train)
+    feats = model.ops.asarray2f(torch2xp(output.detach()))
+
+    def backprop(d_feats: Floats2d) -> List:
+        grads = xp2torch(model.ops.asarray2f(d_feats), device=device)
+        torch_backprop(ArgsKwargs(args=(output,), kwargs={"grad_tensors": grads}))
+        return []
+
+    return feats, backprop
+
+
+def _features_init(model: Model, X=None, Y=None) -> Model:
+    name = model.attrs["name"]
+    shim: MarkedPairShim = model.shims[0]
+    if shim._model is None:  # from_bytes/from_disk fills the shim before a resumed initialize
+        tokenizer, encoder = load_fast_tokenizer_and_encoder(name, model.attrs["tokenizer_config"], Errors.E049, Errors.E050)
+        max_pos = getattr(encoder.config, "max_position_embeddings", None) or model.attrs["max_length"]
+        low = 2 * MARKER_PIECES + 4
+        if not low <= model.attrs["max_length"] <= max_pos:
+            raise ElectraMedError(Errors.E051.format(max_length=model.attrs["max_length"], low=low, max_pos=max_pos, name=name))
+        shim.tokenizer = tokenizer
+        shim._model = MarkedPairModule(encoder).to(get_torch_default_device())
+    model.set_dim("nO", 2 * shim._model.encoder.config.hidden_size)
+    return model
+
+
+def marked_pair_features(name: str, max_length: int, batch_size: int, context_tokens: int, typed_markers: bool,
+                         autocast: Optional[str], tokenizer_config: Optional[Dict]) -> Model:
+    """(docs, candidates) -> (n_pairs, 2 * encoder width): the marker states of each marked pair."""
+    for key, value, low in (("batch_size", batch_size, 1), ("context_tokens", context_tokens, 0)):
+        if value < low:
+            raise ElectraMedError(Errors.E052.format(key=key, value=value, low=low))
+    if autocast not in (None, "bfloat16", "float16"):
+        raise ElectraMedError(Errors.E003.format(value=autocast, options="'bfloat16', 'float16'"))
+    tok_cfg = {"use_fast": True, **(tokenizer_config or {})}
+    return Model(
+        "electramed_marked_pairs", _features_forward, init=_features_init, shims=[MarkedPairShim(None)],
+        dims={"nO": None},
+        attrs={"name": str(name), "max_length": max_length, "batch_size": batch_size, "context_tokens": context_tokens,
+               "typed_markers": typed_markers, "autocast": autocast, "tokenizer_config": tok_cfg},
+    )
+
+
+@registry.architectures("electramed.RelationModel.v3")
+def build_marked_pair_relation_model(
+    name: str = ELECTRAMED_HUB_ID,
+    max_length: int = 256,
+    batch_size: int = 32,
+    context_tokens: int = 32,
+    typed_markers: bool = True,
+    autocast: Optional[str] = "bfloat16",
+    hidden_width: int = 128,
+    maxout_pieces: int = 3,
+    dropout: float = 0.1,
+    tokenizer_config: Optional[Dict] = None,
+    nO: Optional[int] = None,
+) -> Model:
+    """Classify candidate pairs, each encoded with its mentions marked: (docs, candidates) -> (n_pairs, nO).
+
+    name: hub id or local `save_pretrained` directory of the encoder (fast tokenizer), loaded at
+        initialise; a saved pipeline carries the weights.
+    max_length: wordpieces per marked sequence, special tokens included (see the module docstring
+        for longer contexts).
+    batch_size: pairs per encoder call (sorted by length, so batches pad little).
+    context_tokens: spaCy tokens of context on each side of the pair when the Doc has no sentences.
+    typed_markers: put the entity label in the markers (`@ * drug * x @`) or not (`@ x @`).
+    autocast: "bfloat16" (CPUs with AVX512-BF16/AMX, GPUs), "float16" (GPU) or null for float32.
+    hidden_width, maxout_pieces, dropout: the head, as in v2.
+    nO: number of classes (no-relation + labels); set by the pipe at initialize.
+    """
+    features = marked_pair_features(name, max_length, batch_size, context_tokens, typed_markers, autocast, tokenizer_config)
+    hidden = Maxout(nO=hidden_width, nP=maxout_pieces, normalize=True, dropout=dropout)
+    model = chain(features, hidden, Softmax(nO=nO))
+    # the pipe reads these refs: "tok2vec" = the encoder (stepped at the plain rate), "features", "output_layer"
+    model.set_ref("tok2vec", features)
+    model.set_ref("features", features)
+    model.set_ref("output_layer", model.layers[-1])
+    model.attrs["pair_representation"] = "marked_pair"
+    model.attrs["owns_encoder"] = True
+    return model

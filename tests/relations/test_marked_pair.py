@@ -1,0 +1,191 @@
+"""`electramed.RelationModel.v3`: pairs encoded with typed entity markers, on a tiny BERT built here."""
+import re
+
+import numpy
+import pytest
+import spacy
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+from electramed_spacy.corpora.gold_entities import copy_gold_entities
+from electramed_spacy.errors import ElectraMedError
+from electramed_spacy.ml.marked_pair_model import encode_pairs, fit_window, mark_pair, marker_type
+
+from re_helpers import TRAIN_DATA, make_gold, rel_tuples
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """A 2-layer, width-32 random BERT whose vocabulary knows the marker symbols and type words."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny_bert")
+    texts = [t for t, _, _ in TRAIN_DATA] + ["drug group brand n entity"]
+    words = sorted({w for t in texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})
+    chars = sorted({c for w in words for c in w} | set("@#*^"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars]
+    vocab += [w for w in words if w not in vocab]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    fix_random_seed(0)
+    BertModel(config).save_pretrained(path)
+    return path
+
+
+def _nlp(model_path, **model_config):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("electramed_relation_extractor", name="relation_extractor", config={"model": {
+        "@architectures": "electramed.RelationModel.v3", "name": str(model_path), "hidden_width": 32,
+        "autocast": None, **model_config,
+    }})
+    return nlp
+
+
+def _tokenizer(path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
+
+
+def test_mark_pair_plain_nested_overlapping_and_identical():
+    text = "aspirin and warfarin"
+    marked, at = mark_pair(text, (0, 7), (12, 20), "drug", "brand")
+    assert marked == " @ * drug * aspirin @  and  # ^ brand ^ warfarin # "
+    assert {marked[at[k]] for k in ("head", "head_end")} == {"@"} and {marked[at[k]] for k in ("tail", "tail_end")} == {"#"}
+    assert at["head"] < at["head_end"] < at["tail"] < at["tail_end"]
+    # the tail first in the text (directed pairs): offsets still name the right markers
+    marked, at = mark_pair(text, (12, 20), (0, 7), None, None)
+    assert marked == " # aspirin #  and  @ warfarin @ "
+    assert at["tail"] < at["tail_end"] < at["head"] < at["head_end"]
+    # nested: the tail inside the head -> the tail's markers sit inside the head's
+    marked, at = mark_pair("sodium valproate", (0, 16), (7, 16), "drug", "drug")
+    assert marked == " @ * drug * sodium  # ^ drug ^ valproate #  @ "
+    assert at["head"] < at["tail"] < at["tail_end"] < at["head_end"]
+    # overlapping and identical spans never lose a marker
+    for head, tail in [((0, 10), (7, 16)), ((0, 16), (0, 16)), ((3, 3 + 4), (0, 16))]:
+        marked, at = mark_pair("sodium valproate", head, tail, "drug", "group")
+        assert [marked[at[k]] for k in ("head", "head_end", "tail", "tail_end")] == ["@", "@", "#", "#"]
+        assert marked.count("@") == 2 and marked.count("#") == 2
+    assert marker_type("DRUG_N") == "drug n" and marker_type("") == "entity"
+
+
+def test_marker_inside_a_wordpiece_and_a_spacy_token(tiny_bert):
+    """A mention boundary in the middle of a word: the marker splits it, and the marker piece is found."""
+    tok = _tokenizer(tiny_bert)
+    marked, at = mark_pair("ketoconazole-midazolam", (0, 12), (13, 22), "drug", "drug")
+    enc = tok(marked, add_special_tokens=False, return_offsets_mapping=True)
+    pieces = tok.convert_ids_to_tokens(enc["input_ids"])
+    starts = [s for s, _ in enc["offset_mapping"]]
+    assert pieces[starts.index(at["head"])] == "@" and pieces[starts.index(at["tail"])] == "#"
+    # through a Doc: the pair's markers land on the mentions' characters
+    nlp = spacy.blank("en")
+    doc = nlp.make_doc("Give ketoconazole-midazolam now.")
+    ents = [doc.char_span(5, 17, label="drug", alignment_mode="expand"), doc.char_span(18, 27, label="drug", alignment_mode="expand")]
+    pairs = [(ents[0].start, ents[0].end, ents[1].start, ents[1].end)]
+    seqs, pos = encode_pairs(tok, [doc], [pairs], max_length=64, context_tokens=8, typed_markers=True)
+    words = tok.convert_ids_to_tokens(seqs[0])
+    assert words[pos[0, 0]] == "@" and words[pos[0, 1]] == "#"
+    assert words[0] == "[CLS]" and words[-1] == "[SEP]"
+
+
+def test_context_is_the_sentence_and_entities_at_its_edges(tiny_bert):
+    tok = _tokenizer(tiny_bert)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    text = "Naloxone reverses clonidine. Warfarin and aspirin were given together."
+    doc = nlp(text)
+    spans = [doc.char_span(text.index(w), text.index(w) + len(w), label="drug") for w in ("Naloxone", "clonidine", "Warfarin", "aspirin")]
+    doc.ents = spans
+    pairs = [(spans[0].start, spans[0].end, spans[1].start, spans[1].end), (spans[2].start, spans[2].end, spans[3].start, spans[3].end)]
+    seqs, pos = encode_pairs(tok, [doc], [pairs], max_length=64, context_tokens=8, typed_markers=True)
+    first = tok.decode(seqs[0])
+    second = tok.decode(seqs[1])
+    # each pair sees its own sentence only; the head at sentence start, the tail just before the full stop
+    assert "warfarin" not in first and "naloxone" not in second
+    assert first.startswith("[CLS] @ * drug * naloxone @") and first.endswith("# ^ drug ^ clonidine #. [SEP]")
+    for seq, (h, t) in zip(seqs, pos):
+        words = tok.convert_ids_to_tokens(seq)
+        assert words[h] == "@" and words[t] == "#"
+    # no sentence boundaries: context_tokens on each side
+    doc2 = nlp.make_doc(text)
+    doc2.ents = [doc2.char_span(s.start_char, s.end_char, label="drug") for s in spans]
+    seqs, _ = encode_pairs(tok, [doc2], [pairs[1:]], max_length=64, context_tokens=1, typed_markers=False)
+    assert tok.decode(seqs[0]) == "[CLS]. @ warfarin @ and # aspirin # were [SEP]"
+
+
+def test_sequences_longer_than_max_length_keep_both_markers(tiny_bert):
+    tok = _tokenizer(tiny_bert)
+    nlp = spacy.blank("en")
+    filler = " ".join(["the plasma"] * 60)
+    for text in (f"Naloxone {filler} reverses clonidine {filler}.",  # both mentions fit one window
+                 f"Naloxone {filler} {filler} clonidine."):  # farther apart than the window: two halves
+        doc = nlp.make_doc(text)
+        a = doc.char_span(0, 8, label="drug")
+        i = text.index("clonidine")
+        b = doc.char_span(i, i + 9, label="drug")
+        doc.ents = [a, b]
+        seqs, pos = encode_pairs(tok, [doc], [[(a.start, a.end, b.start, b.end)]], max_length=48, context_tokens=500, typed_markers=True)
+        words = tok.convert_ids_to_tokens(seqs[0])
+        assert len(words) == 48
+        assert words[pos[0, 0]] == "@" and words[pos[0, 1]] == "#"
+        assert "naloxone" in words and "clonidine" in words
+    assert fit_window(10, 2, 5, 3, 6, 20) == [(0, 10)]
+    assert fit_window(100, 40, 50, 42, 52, 20) == [(37, 57)]  # centred: 3 before, 4 after
+    halves = fit_window(100, 10, 90, 12, 92, 20)
+    assert len(halves) == 2 and sum(e - s for s, e in halves) == 20
+    assert any(s <= 10 < e for s, e in halves) and any(s <= 90 < e for s, e in halves)
+
+
+def test_overfitting_and_round_trip(tiny_bert, tmp_path):
+    fix_random_seed(0)
+    nlp = _nlp(tiny_bert)
+    train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
+    optimizer = nlp.initialize(lambda: train)
+    rel = nlp.get_pipe("relation_extractor")
+    assert rel.labels == ("advise", "effect", "mechanism")
+    losses_seen = []
+    for _ in range(40):
+        losses = {}
+        nlp.update([copy_gold_entities(eg) for eg in train], sgd=optimizer, losses=losses)
+        losses_seen.append(losses["relation_extractor"])
+    assert losses_seen[-1] < losses_seen[0] / 10
+    docs = [copy_gold_entities(eg).predicted for eg in train]
+    predicted = list(nlp.pipe(docs))
+    for (text, ents, rels), doc in zip(TRAIN_DATA, predicted):
+        assert rel_tuples(doc) == sorted((ents[h][0], ents[t][0], label) for h, t, label in rels)
+    nlp.to_disk(tmp_path / "pipeline")
+    nlp2 = spacy.load(tmp_path / "pipeline")
+    docs2 = list(nlp2.pipe([copy_gold_entities(eg).predicted for eg in train]))
+    for d1, d2 in zip(predicted, docs2):
+        assert rel_tuples(d1) == rel_tuples(d2)
+        numpy.testing.assert_allclose([r.score for r in d1._.relations], [r.score for r in d2._.relations], rtol=1e-4)
+    assert nlp.evaluate([copy_gold_entities(eg) for eg in train])["rel_micro_f"] == 1.0
+
+
+def test_empty_docs_no_pairs_and_negative_sampling(tiny_bert):
+    fix_random_seed(0)
+    nlp = _nlp(tiny_bert, batch_size=2)
+    train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
+    nlp.initialize(lambda: train)
+    docs = list(nlp.pipe(["", "No drugs here.", "  "]))
+    assert all(d._.relations == [] for d in docs)
+    rel = nlp.get_pipe("relation_extractor")
+    # an update with no candidate pair does nothing (and does not fail)
+    losses = rel.update([Example(nlp.make_doc("No drugs here."), nlp.make_doc("No drugs here."))])
+    assert losses["relation_extractor"] == 0.0
+    with pytest.raises(ElectraMedError, match="E053"):
+        spacy.blank("en").add_pipe("electramed_relation_extractor", config={"negative_sample_rate": 0.0})
+
+
+def test_bad_settings_are_explained(tiny_bert, tmp_path):
+    with pytest.raises(ElectraMedError, match="E052"):
+        _nlp(tiny_bert, batch_size=0)
+    nlp = _nlp(tiny_bert, max_length=8)
+    train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
+    with pytest.raises(ElectraMedError, match="E051"):
+        nlp.initialize(lambda: train)
+    nlp = _nlp(tmp_path / "missing")
+    with pytest.raises(ElectraMedError, match="E049"):
+        nlp.initialize(lambda: train)
