@@ -189,3 +189,35 @@ def test_bad_settings_are_explained(tiny_bert, tmp_path):
     nlp = _nlp(tmp_path / "missing")
     with pytest.raises(ElectraMedError, match="E049"):
         nlp.initialize(lambda: train)
+
+
+def test_checkpointed_batches_give_the_same_gradients(tiny_bert):
+    """More than two batches in a training forward are checkpointed (bounded memory): same outputs
+    and the same encoder gradients as one batch holding every pair."""
+    import torch
+
+    from electramed_spacy.ml.marked_pair_model import MarkedPairModule, _batches
+    from transformers import AutoModel
+
+    tok = _tokenizer(tiny_bert)
+    nlp = spacy.blank("en")
+    docs, cands = [], []
+    for text, ents, _ in TRAIN_DATA:
+        doc = make_gold(nlp, text, ents, [])
+        docs.append(doc)
+        cands.append([(doc.ents[0].start, doc.ents[0].end, doc.ents[1].start, doc.ents[1].end)])
+    seqs, pos = encode_pairs(tok, docs, cands, max_length=64, context_tokens=8, typed_markers=True)
+    module = MarkedPairModule(AutoModel.from_pretrained(tiny_bert)).eval()  # eval: no dropout to replay
+    weights = torch.randn(len(seqs), 64)
+    results = []
+    for batch_size in (len(seqs), 1):  # one batch; four checkpointed batches
+        module.zero_grad()
+        batches, order = _batches(seqs, pos, tok.pad_token_id, batch_size, "cpu")
+        out = module(batches, order, None)
+        (out * weights).sum().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}))
+    (out1, grads1), (out2, grads2) = results
+    torch.testing.assert_close(out1, out2, rtol=1e-4, atol=1e-5)
+    assert grads1.keys() == grads2.keys() and len(grads1) > 10
+    for name in grads1:
+        torch.testing.assert_close(grads1[name], grads2[name], rtol=1e-3, atol=1e-5)

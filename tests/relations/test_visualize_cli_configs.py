@@ -4,15 +4,13 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.tokens import DocBin
-from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
-from thinc.api import Adam, fix_random_seed
 from typer.testing import CliRunner
 
 from electramed_spacy.cli import app
 from electramed_spacy.visualize import render_relations
 
-from re_helpers import RE_FIXTURES, TRAIN_DATA, make_gold, rel_tuples
+from re_helpers import RE_FIXTURES, TRAIN_DATA, make_gold
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 NLP = spacy.blank("en")
@@ -51,40 +49,10 @@ def test_cli_convert_and_visualize(tmp_path):
 
 @pytest.mark.parametrize("name,pipeline", [
     ("rel.cfg", ["transformer", "relation_extractor"]),
-    ("ner_rel.cfg", ["sentencizer", "transformer", "ner", "relation_extractor"]),
+    ("rel_marked.cfg", ["relation_extractor"]),
 ])
 def test_configs_are_complete(name, pipeline, tiny_electra):
     config = load_config(CONFIGS / name, overrides={"paths.model": str(tiny_electra)})
     nlp = load_model_from_config(config, auto_fill=False, validate=True)
     assert nlp.pipe_names == pipeline
     assert config["training"]["score_weights"]["rel_micro_f"] > 0
-
-
-def test_ner_rel_trains_on_gold_and_predicts_with_ner(tiny_electra, tmp_path):
-    """Joint pipeline: at training the relation pipe reads the gold entities; at inference the NER's."""
-    fix_random_seed(0)
-    config = load_config(CONFIGS / "ner_rel.cfg", interpolate=True, overrides={
-        "paths.model": str(tiny_electra),
-        "components.transformer.model.get_spans.window": 32,
-        "components.transformer.model.get_spans.stride": 24,
-    })
-    nlp = load_model_from_config(config, auto_fill=True, validate=True)
-    train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
-    optimizer = nlp.initialize(lambda: train)
-    first = nlp.update(train, sgd=optimizer)["relation_extractor"]
-    assert first > 0  # gold pairs were found although the NER predicts nothing yet
-    scores = nlp.evaluate(train)
-    assert {"ents_f", "rel_micro_f", "rel_f_per_type"} <= set(scores)
-    # Overfit until the NER finds both drugs of the first sentence (about 25 updates), then the
-    # relation must be predicted between the spans the NER wrote: no gold entities at inference.
-    optimizer = Adam(0.001)
-    text = TRAIN_DATA[0][0]
-    for _ in range(60):
-        nlp.update(train, sgd=optimizer)
-        doc = nlp(text)
-        if [(e.text, e.label_) for e in doc.ents] == TRAIN_DATA[0][1] and rel_tuples(doc):
-            break
-    assert [(e.text, e.label_) for e in doc.ents] == [("Ketoconazole", "drug"), ("midazolam", "drug")]
-    assert rel_tuples(doc) == [("Ketoconazole", "midazolam", "mechanism")]
-    ents = {(e.start, e.end) for e in doc.ents}
-    assert all({(r.head.start, r.head.end), (r.tail.start, r.tail.end)} <= ents for r in doc._.relations)
