@@ -7,7 +7,9 @@ training time, read from `example.reference`; whatever the NER predicted at
 inference), with a softmax over `[no_relation_label] + labels`, and writes the
 positive predictions with their probability through
 `electramed_spacy.relations.set_relations` (`doc._.relations`, which survives
-DocBin and `Doc.to_disk`).
+DocBin and `Doc.to_disk`). The pair model is either `electramed.RelationModel.v2`
+(pooled vectors of a shared transformer, `ml/relation_model.py`) or `.v3` (each pair
+encoded with typed entity markers by the pipe's own encoder, `ml/marked_pair_model.py`).
 
 Shape follows spaCy's `spancat.py`: keyword-only settings, `self.cfg` holds what
 must survive `to_disk`, `predict` never mutates Docs, `set_annotations` writes.
