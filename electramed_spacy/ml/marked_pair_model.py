@@ -146,19 +146,17 @@ def encode_pairs(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequence[P
         if not pairs:
             continue
         labels = {(e.start, e.end): e.label_ for e in doc.ents}
-        sent_starts = None
+        sentences = None
         if doc.has_annotation("SENT_START"):
             sent_id = numpy.cumsum(doc.to_array("SENT_START") == 1)  # sentence number per token
-            sent_id[0] = max(sent_id[0], 1)
-            bounds = {}
+            bounds: Dict[int, List[int]] = {}  # sentence number -> [first token, end token]
             for i, s in enumerate(sent_id):
-                b = bounds.setdefault(int(s), [i, i + 1])
-                b[1] = i + 1
-            sent_starts = (sent_id, bounds)
+                bounds.setdefault(int(s), [i, i + 1])[1] = i + 1
+            sentences = (sent_id, bounds)
         for hs, he, ts, te in pairs:
             lo, hi = min(hs, ts), max(he, te)
-            if sent_starts is not None:
-                sent_id, bounds = sent_starts
+            if sentences is not None:
+                sent_id, bounds = sentences
                 lo = bounds[int(sent_id[lo])][0]
                 hi = bounds[int(sent_id[hi - 1])][1]
             else:
