@@ -119,9 +119,10 @@ def _piece_at(offsets: Sequence[Tuple[int, int]], char: int) -> int:
 def fit_window(n: int, head: int, tail: int, head_end: int, tail_end: int, room: int) -> List[Tuple[int, int]]:
     """Ranges of wordpieces [start, end) to keep, in order, at most `room` pieces in all.
 
-    head/tail: indices of the opening markers; head_end/tail_end: indices of the closing markers. Everything fits: one range. The two marked mentions fit: one window
-    centred on them. Otherwise two half windows, each starting up to a quarter before its
-    mention, so both opening markers are always kept.
+    head/tail: indices of the opening markers; head_end/tail_end: indices of the closing markers.
+    Everything fits: one range. The two marked mentions fit: one window centred on them.
+    Otherwise two half windows, each starting up to a quarter before its mention, so both
+    opening markers are always kept.
     """
     if n <= room:
         return [(0, n)]
