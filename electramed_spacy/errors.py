@@ -66,6 +66,8 @@ class Errors:
     E025 = "[E025] ask() needs a non-empty {what}; got {value!r}."
     E026 = "[E026] top_k and max_answer_tokens must be >= 1; got {top_k} and {max_answer_tokens}."
     E027 = "[E027] The pipeline has no `electramed_qa` component: add it with nlp.add_pipe('electramed_qa')."
+    E028 = "[E028] `[components.qa.model] batch_size` must be >= 0 (0 = all windows in one call); got {value}."
+    E029 = "[E029] Unknown autocast dtype {value!r} in `[components.qa.model] autocast`; use 'bfloat16', 'float16' or null."
 
     # E040-E059: relations
     E040 = "[E040] Relation span {text!r} does not belong to this Doc: build it with doc[start:end] or doc.char_span()."

@@ -37,7 +37,12 @@ from .loading import load_fast_tokenizer_and_encoder
 MASKED_LOGIT = -1e4
 
 class QAModule(torch.nn.Module):
-    """Encoder + linear start/end head. Forward returns (start, end) logits, each (windows, length)."""
+    """Encoder + linear start/end head. Forward returns (start, end) logits, each (windows, length).
+
+    Windows are encoded in length-sorted chunks of at most `batch_size` (0: all at once), each cut
+    to its own longest window, so short question-snippet pairs are not padded to the longest one of
+    the nlp.pipe batch; `autocast` ("bfloat16"/"float16") runs the encoder and head under torch
+    autocast, and the logits come back as float32."""
 
     def __init__(self, encoder: torch.nn.Module):
         super().__init__()
@@ -46,9 +51,23 @@ class QAModule(torch.nn.Module):
         self.qa_outputs.weight.data.normal_(0.0, getattr(encoder.config, "initializer_range", 0.02))
         self.qa_outputs.bias.data.zero_()
 
-    def forward(self, answer_mask: torch.Tensor, **inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.encoder(**inputs).last_hidden_state  # (windows, length, width)
-        logits = self.qa_outputs(hidden)  # (windows, length, 2)
+    def forward(self, answer_mask: torch.Tensor, batch_size: int = 0, autocast: Optional[str] = None,
+                **inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        mask = inputs["attention_mask"]
+        n, length = mask.shape
+        lengths = mask.sum(dim=1)
+        order = torch.argsort(lengths, descending=True)
+        size = batch_size if batch_size > 0 else max(n, 1)
+        logits = torch.zeros(n, length, 2, device=mask.device)
+        for i in range(0, n, size):
+            idx = order[i:i + size]
+            width = int(lengths[idx[0]])  # right-padded: the chunk's longest window
+            chunk = {k: v[idx, :width] for k, v in inputs.items()}
+            with torch.autocast(device_type=mask.device.type, dtype=getattr(torch, autocast or "float32"),
+                                enabled=autocast is not None):
+                hidden = self.encoder(**chunk).last_hidden_state  # (chunk, width, hidden)
+                out = self.qa_outputs(hidden)
+            logits = logits.index_put((idx[:, None], torch.arange(width, device=mask.device)[None, :]), out.float())
         blocked = (1.0 - answer_mask) * MASKED_LOGIT  # (windows, length)
         return logits[..., 0] + blocked, logits[..., 1] + blocked
 
@@ -204,6 +223,7 @@ def _forward(model: Model, docs: List[Doc], is_train: bool):
     device = shim.device
     inputs = {k: v.to(device) for k, v in tensors.items()}
     inputs["answer_mask"] = torch.as_tensor(answer_mask, device=device)
+    inputs["batch_size"], inputs["autocast"] = model.attrs["batch_size"], model.attrs["autocast"]
     (start_t, end_t), torch_backprop = shim(ArgsKwargs(args=(), kwargs=inputs), is_train)
     out = QAOutput(
         len(docs), doc_index, offsets, model.ops.to_numpy(torch2xp(start_t.detach())),
@@ -238,6 +258,8 @@ def build_qa_model(
     overlap: int = 128,
     max_question_tokens: int = 64,
     tokenizer_config: Optional[Dict] = None,
+    batch_size: int = 0,
+    autocast: Optional[str] = None,
 ) -> Model[List[Doc], QAOutput]:
     """ELECTRA (any `AutoModel`) cross-encoder with a span start/end head.
 
@@ -247,13 +269,21 @@ def build_qa_model(
     overlap (int): wordpieces shared by consecutive windows of a long context.
     max_question_tokens (int): longer questions are cut to this many wordpieces.
     tokenizer_config (dict): extra `AutoTokenizer.from_pretrained` arguments.
+    batch_size (int): windows per encoder call, length-sorted, each call cut to its longest
+        window; 0 = all windows of the nlp.pipe batch in one call padded to the longest (v1's behaviour).
+    autocast (str or None): "bfloat16" or "float16" autocast for the encoder; None keeps float32.
     """
     if max_length <= max_question_tokens + overlap + 3 or overlap < 0 or max_question_tokens < 1:
         raise ElectraMedError(Errors.E022.format(max_length=max_length, max_question_tokens=max_question_tokens, overlap=overlap))
+    if batch_size < 0:
+        raise ElectraMedError(Errors.E028.format(value=batch_size))
+    if autocast not in (None, "bfloat16", "float16"):
+        raise ElectraMedError(Errors.E029.format(value=autocast))
     tok_cfg = {"use_fast": True}
     tok_cfg.update(tokenizer_config or {})
     return Model(
         "electramed_qa_model", _forward, init=_init, shims=[QAShim(None)],
         attrs={"name": str(name), "max_length": max_length, "overlap": overlap,
-               "max_question_tokens": max_question_tokens, "tokenizer_config": tok_cfg},
+               "max_question_tokens": max_question_tokens, "tokenizer_config": tok_cfg,
+               "batch_size": batch_size, "autocast": autocast},
     )

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from electramed_spacy.cli import app
 from electramed_spacy.corpora.bioasq import make_qa_doc
 from electramed_spacy.errors import ElectraMedError
-from electramed_spacy.ml.qa_model import QAOutput, build_qa_model, decode_windows, encode_windows, window_targets
+from electramed_spacy.ml.qa_model import MASKED_LOGIT, QAOutput, build_qa_model, decode_windows, encode_windows, window_targets
 from electramed_spacy.pipeline.qa import ask, ask_pipe, qa_doc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -278,6 +278,36 @@ def test_config_and_load_errors(tmp_path, train_data):
     nlp = _make_nlp(tmp_path / "missing")
     with pytest.raises(ElectraMedError, match=r"\[E020\] Could not load the QA encoder .*does not exist"):
         nlp.initialize(lambda: _examples(nlp, train_data))
+
+
+def test_config_errors_batch_size_and_autocast():
+    with pytest.raises(ElectraMedError, match=r"\[E028\]"):
+        build_qa_model(name="x", batch_size=-1)
+    with pytest.raises(ElectraMedError, match=r"\[E029\] Unknown autocast dtype 'int8'"):
+        build_qa_model(name="x", autocast="int8")
+
+
+def test_length_sorted_chunks_and_bf16_keep_the_logits(trained):
+    """batch_size > 0 encodes windows in length-sorted chunks cut to their own longest window:
+    same logits as one padded call (v1) up to float noise; bf16 autocast stays close."""
+    nlp, _, data = trained
+    qa = nlp.get_pipe("electramed_qa")
+    docs = [qa_doc(nlp, q, c) for q, c, _, _ in data] + [qa_doc(nlp, "Which?", SHORT)]
+    outputs = {}
+    for setting in [(0, None), (2, None), (1, None), (2, "bfloat16")]:
+        qa.model.attrs["batch_size"], qa.model.attrs["autocast"] = setting
+        outputs[setting] = qa.model.predict(docs)
+    qa.model.attrs["batch_size"], qa.model.attrs["autocast"] = 0, None
+    base = outputs[(0, None)]
+    context = base.start > MASKED_LOGIT / 2
+    assert len(set(len(d.text) for d in docs)) > 1 and base.start.shape[0] >= len(docs)
+    for setting in [(2, None), (1, None)]:  # padding past a chunk's longest window is blocked, not encoded
+        for got, want in ((outputs[setting].start, base.start), (outputs[setting].end, base.end)):
+            assert numpy.array_equal(got > MASKED_LOGIT / 2, context)
+            numpy.testing.assert_allclose(got[context], want[context], atol=1e-4)
+    bf16 = outputs[(2, "bfloat16")]
+    assert numpy.array_equal(bf16.start > MASKED_LOGIT / 2, context)
+    assert numpy.abs(bf16.start[context] - base.start[context]).max() < 0.25
 
 
 def test_initialize_needs_questions(tiny_electra):
