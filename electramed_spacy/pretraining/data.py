@@ -302,6 +302,25 @@ def build_shards(
     return manifest
 
 
+def ensure_open_files(n_files: int, *, spare: int = 256) -> None:
+    """Each memory-mapped shard keeps a file open: raise this process's soft limit on open files
+    (RLIMIT_NOFILE, often 1024) to `n_files + spare` when needed, up to the hard limit. A 26 GB corpus
+    at 4 MB shards is about 6,500 files; past the hard limit the error says what to do."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    need = n_files + spare
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise PretrainError(f"{n_files:,} shards need {need:,} open files, but this process may open at most {hard:,} "
+                            f"(hard RLIMIT_NOFILE). Raise it (`ulimit -Hn {need}` as root, or LimitNOFILE in a systemd unit), "
+                            f"or rebuild the shards with a larger [corpus] shard_chars.")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
 class PackedSequences:
     """All shards of a directory as one indexable set of (max_seq_length,) id rows, memory-mapped."""
 
@@ -311,6 +330,7 @@ class PackedSequences:
         if not manifest_path.exists():
             raise PretrainError(f"No {MANIFEST} in {shard_dir}: build the shards first (`electramed shards CONFIG`).")
         self.manifest = json.loads(manifest_path.read_text(encoding="utf8"))
+        ensure_open_files(len(self.manifest["shards"]))
         self.arrays = [np.load(shard_dir / m["file"], mmap_mode="r") for m in self.manifest["shards"] if m["sequences"]]
         self.offsets = np.cumsum([0] + [a.shape[0] for a in self.arrays])
         self.max_seq_length = self.manifest["max_seq_length"]
@@ -321,10 +341,12 @@ class PackedSequences:
 
     def get(self, indices: np.ndarray) -> np.ndarray:
         """Rows for global indices. (len(indices), max_seq_length) int64"""
+        indices = np.asarray(indices)
         shard = np.searchsorted(self.offsets, indices, side="right") - 1
         out = np.empty((len(indices), self.max_seq_length), dtype=np.int64)
-        for j, (s, i) in enumerate(zip(shard, indices)):
-            out[j] = self.arrays[s][i - self.offsets[s]]
+        for s in np.unique(shard):  # one fancy-indexed read per shard touched, not one per row
+            sel = shard == s
+            out[sel] = self.arrays[s][indices[sel] - self.offsets[s]]
         return out
 
 

@@ -6,37 +6,57 @@ Clark et al. 2020, arXiv:2003.10555, sec. 2).
 (ELECTRA: 85% [MASK], 15% kept). Special tokens ([CLS], [SEP], [PAD], ...) are never
 selected. All randomness comes from the `torch.Generator` passed in, so the function is
 reproducible and resumable.
+
+The training loop builds one `TokenMasker` (the vocabulary-sized special-token table and the
+list of ids a random replacement may take are built once, not per batch); `mask_tokens` is the
+same operation as a one-off function. Neither synchronises with the host (no `nonzero()`,
+no `.item()`), and no random ids are drawn when `random_token_prob` is 0.
 """
 from typing import Sequence, Tuple
 
 import torch
 
 
+class TokenMasker:
+    """`masker(input_ids, generator) -> (masked_ids, is_masked)` with the tables built once."""
+
+    def __init__(self, *, special_ids: Sequence[int], mask_id: int, vocab_size: int, mask_prob: float,
+                 mask_token_prob: float, random_token_prob: float, device: torch.device = torch.device("cpu")):
+        self.mask_id, self.mask_prob = mask_id, mask_prob
+        self.mask_token_prob, self.random_token_prob = mask_token_prob, random_token_prob
+        self.special = torch.zeros(vocab_size, dtype=torch.bool, device=device)  # (vocab,)
+        self.special[list(special_ids)] = True
+        self.allowed = (~self.special).nonzero().squeeze(-1)  # (vocab - specials,) ids a random replacement may take
+
+    def __call__(self, input_ids: torch.Tensor, generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Returns (masked_ids, is_masked), both (batch, length); `input_ids` is not modified.
+
+        `is_masked` marks every selected position (also the ones kept unchanged): the generator
+        is trained to predict the original token exactly there.
+        """
+        device = input_ids.device
+        can_mask = ~self.special[input_ids]  # (batch, length)
+        probs = torch.rand(input_ids.shape, generator=generator, device=device)
+        is_masked = (probs < self.mask_prob) & can_mask
+        # one more draw decides what a selected position becomes
+        action = torch.rand(input_ids.shape, generator=generator, device=device)
+        masked_ids = input_ids.masked_fill(is_masked & (action < self.mask_token_prob), self.mask_id)
+        if self.random_token_prob > 0:
+            to_random = is_masked & (action >= self.mask_token_prob) & (action < self.mask_token_prob + self.random_token_prob)
+            # random replacements are drawn among non-special ids only
+            random_ids = self.allowed[torch.randint(len(self.allowed), input_ids.shape, generator=generator, device=device)]
+            masked_ids = torch.where(to_random, random_ids, masked_ids)
+        return masked_ids, is_masked
+
+
 def mask_tokens(
     input_ids: torch.Tensor, *, special_ids: Sequence[int], mask_id: int, vocab_size: int,
     mask_prob: float, mask_token_prob: float, random_token_prob: float, generator: torch.Generator,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Returns (masked_ids, is_masked), both (batch, length); `input_ids` is not modified.
-
-    `is_masked` marks every selected position (also the ones kept unchanged): the generator
-    is trained to predict the original token exactly there.
-    """
-    device = input_ids.device
-    special = torch.zeros(vocab_size, dtype=torch.bool, device=device)
-    special[list(special_ids)] = True
-    can_mask = ~special[input_ids]  # (batch, length)
-    probs = torch.rand(input_ids.shape, generator=generator, device=device)
-    is_masked = (probs < mask_prob) & can_mask
-    # one more draw decides what a selected position becomes
-    action = torch.rand(input_ids.shape, generator=generator, device=device)
-    to_mask = is_masked & (action < mask_token_prob)
-    to_random = is_masked & (action >= mask_token_prob) & (action < mask_token_prob + random_token_prob)
-    # random replacements are drawn among non-special ids only
-    allowed = (~special).nonzero().squeeze(-1)
-    random_ids = allowed[torch.randint(len(allowed), input_ids.shape, generator=generator, device=device)]
-    masked_ids = torch.where(to_mask, torch.full_like(input_ids, mask_id), input_ids)
-    masked_ids = torch.where(to_random, random_ids, masked_ids)
-    return masked_ids, is_masked
+    """`TokenMasker(...)(input_ids, generator)` in one call (tests, one-off use); a loop keeps the masker."""
+    masker = TokenMasker(special_ids=special_ids, mask_id=mask_id, vocab_size=vocab_size, mask_prob=mask_prob,
+                         mask_token_prob=mask_token_prob, random_token_prob=random_token_prob, device=input_ids.device)
+    return masker(input_ids, generator)
 
 
 def discriminator_labels(original: torch.Tensor, sampled: torch.Tensor, is_masked: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ The same code runs on one CPU, one GPU or many GPUs through Hugging Face Acceler
 
     electramed pretrain configs/pretrain_small.cfg                    # 1 CPU / 1 GPU
     accelerate launch --multi_gpu --num_processes 8 -m electramed_spacy.pretraining.train \\
-        configs/pretrain_small.cfg --training.batch_size 128           # 8 GPUs, 1 node
+        configs/pretrain_small.cfg --training.batch_size 16            # 8 GPUs x 16 = 128 per step
     accelerate launch --num_machines 2 --machine_rank R --main_process_ip HOST \\
         --num_processes 16 -m electramed_spacy.pretraining.train CONFIG  # 2 nodes x 8 GPUs
 
@@ -17,8 +17,10 @@ grad_accum_steps sequences (printed up front). Checkpoints (every `checkpoint_ev
 steps, on SIGINT/SIGTERM and at the end) hold the model, optimizer, step, data position
 and every RNG state, as tensors and plain values loaded with `weights_only=True` (a checkpoint
 cannot run code). `--resume` continues from the newest one that loads, at the saved data position,
-and reproduces the losses of an uninterrupted run, also after a SIGKILL (tested on CPU; on several
-GPUs only rank 0's RNG state is kept). A resume with another global batch (e.g. another GPU count)
+and reproduces the losses of an uninterrupted run, also after a SIGKILL (tested on CPU). Masks and
+generator samples are drawn from a generator seeded by each micro-batch's data position, so N processes
+train exactly like one process with N accumulation steps (`benchmarks/ddp_check.py`: equal losses and
+weights with 2 processes over gloo; dropout draws from each rank's own torch RNG). A resume with another global batch (e.g. another GPU count)
 is refused unless `--remap-data-position` says to continue from the saved position with the new batch.
 """
 import contextlib
@@ -29,7 +31,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -40,11 +42,55 @@ from .config import config_to_str, load_config, parse_overrides
 from .data import PackedSequences, batch_indices, fingerprint, resolve_corpus, scan_corpus, token_type_ids
 from .errors import PretrainError
 from .log import LOG, plot_curves, truncate_log
-from .masking import mask_tokens
+from .masking import TokenMasker
 from .model import build_pretrainer, count_params, get_lr, param_groups
 from .prepare import prepare_data
 
 RUN_FILES = ("vocab", "shards", CHECKPOINTS, "model", LOG, "curves.png", "config.cfg")
+METRICS = ("loss", "gen_loss", "disc_loss", "gen_acc", "disc_acc", "replaced")
+
+
+def build_optimizer(model: torch.nn.Module, t_cfg: Dict[str, Any], device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (nanoGPT). The fused kernel makes one pass over each tensor
+    instead of ~10 elementwise ops: 5x faster than the default per-tensor loop on CPU, same update
+    (benchmarks/pretrain_throughput.py)."""
+    return torch.optim.AdamW(param_groups(model, t_cfg["weight_decay"]), lr=t_cfg["lr"], betas=(t_cfg["beta1"], t_cfg["beta2"]),
+                             eps=t_cfg["eps"], fused=device.type in ("cpu", "cuda") or None)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: Dict[str, Any]) -> None:
+    """Load a checkpoint's optimizer state but keep this optimizer's kernel: saved param groups carry the
+    `fused`/`foreach` choice of the run that wrote them (a checkpoint from before the fused AdamW resumes fused)."""
+    optimizer.load_state_dict(state)
+    for group in optimizer.param_groups:
+        group["fused"], group["foreach"] = optimizer.defaults["fused"], optimizer.defaults["foreach"]
+
+
+def get_batch(dataset: PackedSequences, position: int, size: int, seed: int, *, pad_id: int, sep_id: int,
+              device: torch.device) -> Tuple[Dict[str, torch.Tensor], int]:
+    """`size` sequences from data position `position`, as model inputs, and their count of real tokens."""
+    ids = dataset.get(batch_indices(position, size, len(dataset), seed))  # (size, max_len)
+    real = ids != pad_id
+    batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(real.astype(np.int64)),
+             "token_type_ids": torch.from_numpy(token_type_ids(ids, sep_id))}
+    return {k: v.to(device) for k, v in batch.items()}, int(real.sum())
+
+
+def micro_step(model: torch.nn.Module, batch: Dict[str, torch.Tensor], masker: TokenMasker, generator: torch.Generator, *,
+               autocast: Callable[[], ContextManager], backward: Callable[[torch.Tensor], None], accum: int) -> torch.Tensor:
+    """Mask, forward (under `autocast`), backward (outside it) of one micro-batch; returns its METRICS / accum
+    as one detached (len(METRICS),) tensor, so the host reads them once per step, and only when it logs."""
+    input_ids = batch["input_ids"]
+    masked_ids, is_masked = masker(input_ids, generator)
+    with autocast():
+        out = model(input_ids, masked_ids, is_masked, batch["attention_mask"], batch["token_type_ids"], generator=generator)
+    backward(out["loss"] / accum)
+    return torch.stack([out[k].detach().float() for k in METRICS]) / accum
+
+
+def step_summary(step: int, lr: float, sums: torch.Tensor, tokens_seen: int) -> Dict[str, Any]:
+    """The log row of a step: its metrics (averaged over micro-steps) read from the device in one go."""
+    return {"step": step, "lr": lr, **{k: round(v, 5) for k, v in zip(METRICS, sums.tolist())}, "tokens": tokens_seen}
 
 
 def clean_output(output: Path) -> None:
@@ -108,17 +154,19 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(data["vocab_dir"]))
-    special_ids = sorted(set(tokenizer.all_special_ids))
-    pad_id, sep_id, mask_id = tokenizer.pad_token_id, tokenizer.sep_token_id, tokenizer.mask_token_id
+    pad_id, sep_id = tokenizer.pad_token_id, tokenizer.sep_token_id
+    obj = cfg["objective"]
+    masker = TokenMasker(special_ids=sorted(set(tokenizer.all_special_ids)), mask_id=tokenizer.mask_token_id,
+                         vocab_size=len(tokenizer), mask_prob=obj["mask_prob"], mask_token_prob=obj["mask_token_prob"],
+                         random_token_prob=obj["random_token_prob"], device=device)
 
-    # 3. model and optimizer; weight decay on matrices only
+    # 3. model and optimizer
     model = build_pretrainer(cfg, vocab_size=len(tokenizer), pad_token_id=pad_id)
-    optimizer = torch.optim.AdamW(param_groups(model, t_cfg["weight_decay"]), lr=t_cfg["lr"],
-                                  betas=(t_cfg["beta1"], t_cfg["beta2"]), eps=t_cfg["eps"])
+    optimizer = build_optimizer(model, t_cfg, device)
     step, tokens_seen, elapsed_before = 0, 0, 0.0
     if state is not None:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(optimizer, state["optimizer"])
         step, tokens_seen, elapsed_before = state["step"], state["tokens_seen"], state["elapsed"]
     model, optimizer = accelerator.prepare(model, optimizer)
     mask_gen = torch.Generator(device=device)
@@ -131,7 +179,6 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
     # sequences consumed so far, read from the checkpoint: the next step starts exactly there
     data_position = 0 if state is None else resume_position(ckpt, state, global_batch=seqs_per_step, remap=remap_data_position)
     max_len = dataset.max_seq_length
-    obj = cfg["objective"]
     lr_args = dict(lr=t_cfg["lr"], warmup_steps=t_cfg["warmup_steps"], max_steps=max_steps, min_lr=t_cfg["min_lr"])
     raw = accelerator.unwrap_model(model)
     if accelerator.is_main_process:
@@ -162,35 +209,33 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
             lr = get_lr(step, **lr_args)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            sums = {k: 0.0 for k in ("loss", "gen_loss", "disc_loss", "gen_acc", "disc_acc", "replaced")}
+            sums = torch.zeros(len(METRICS), device=device)  # (metrics,), read by the host only when logged
             step_tokens = 0
             for m in range(accum):
                 position = data_position + (m * world + rank) * micro
-                ids = dataset.get(batch_indices(position, micro, len(dataset), seed))  # (micro, max_len)
-                input_ids = torch.from_numpy(ids).to(device)
-                attention_mask = (input_ids != pad_id).long()
-                segments = torch.from_numpy(token_type_ids(ids, sep_id)).to(device)
-                masked_ids, is_masked = mask_tokens(
-                    input_ids, special_ids=special_ids, mask_id=mask_id, vocab_size=len(tokenizer),
-                    mask_prob=obj["mask_prob"], mask_token_prob=obj["mask_token_prob"],
-                    random_token_prob=obj["random_token_prob"], generator=mask_gen)
+                # masks and generator samples keyed on the data position, not the rank: N processes x batch b
+                # draw what 1 process x batch b x N accumulation steps draws (benchmarks/ddp_check.py)
+                mask_gen.manual_seed(seed * 2**40 + position)
+                batch, n_tokens = get_batch(dataset, position, micro, seed, pad_id=pad_id, sep_id=sep_id, device=device)
                 sync = accelerator.no_sync(model) if m < accum - 1 else contextlib.nullcontext()
-                with sync, accelerator.autocast():
-                    out = model(input_ids, masked_ids, is_masked, attention_mask, segments, generator=mask_gen)
-                    accelerator.backward(out["loss"] / accum)
-                for k in sums:
-                    sums[k] += float(out[k].detach()) / accum
-                step_tokens += int(attention_mask.sum())
+                with sync:
+                    sums += micro_step(model, batch, masker, mask_gen, autocast=accelerator.autocast,
+                                       backward=accelerator.backward, accum=accum)
+                step_tokens += n_tokens
             if t_cfg["grad_clip"] > 0:
                 accelerator.clip_grad_norm_(model.parameters(), t_cfg["grad_clip"])
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             data_position += seqs_per_step
-            tokens_seen += step_tokens * world
-            last = {"step": step, "lr": lr, **{k: round(v, 5) for k, v in sums.items()}, "tokens": tokens_seen}
+            if world > 1:  # log the global batch, not rank 0's share of it
+                totals = accelerator.reduce(torch.cat([sums.double(), torch.tensor([float(step_tokens)], dtype=torch.float64, device=device)]))
+                sums, step_tokens = (totals[:-1] / world).float(), int(totals[-1])
+            tokens_seen += step_tokens
             now = time.time()
-            if step % t_cfg["log_every"] == 0 or step == max_steps:
+            logged = step % t_cfg["log_every"] == 0 or step == max_steps
+            if logged:  # the step's one device -> host read of its metrics (or at a checkpoint, below)
+                last = step_summary(step, lr, sums, tokens_seen)
                 last["tokens_per_s"] = round((tokens_seen - tok_last) / max(now - t_last, 1e-9), 1)
                 last["elapsed_s"] = round(elapsed_before + now - t_start, 1)
                 t_last, tok_last = now, tokens_seen
@@ -199,8 +244,9 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
                         f.write(json.dumps(last) + "\n")
             if bar is not None:
                 bar.update()
-                bar.set_postfix(loss=f"{sums['loss']:.3f}", disc_acc=f"{sums['disc_acc']:.3f}", gen_acc=f"{sums['gen_acc']:.3f}",
-                                tok_s=f"{last.get('tokens_per_s', 0):.0f}", lr=f"{lr:.2e}", refresh=False)
+                if logged:
+                    bar.set_postfix(loss=f"{last['loss']:.3f}", disc_acc=f"{last['disc_acc']:.3f}", gen_acc=f"{last['gen_acc']:.3f}",
+                                    tok_s=f"{last['tokens_per_s']:.0f}", lr=f"{lr:.2e}", refresh=False)
             if on_step is not None:
                 on_step(step)
             if stop.received is not None:
@@ -208,6 +254,8 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
             elif budget_s and elapsed_before + now - t_start >= budget_s:
                 stop_reason = f"max_minutes={t_cfg['max_minutes']}"
             if step % t_cfg["checkpoint_every"] == 0 or step == max_steps or stop_reason != "max_steps":
+                if not logged:
+                    last = step_summary(step, lr, sums, tokens_seen)
                 accelerator.wait_for_everyone()
                 if accelerator.is_main_process:
                     save_checkpoint(output, {

@@ -109,3 +109,20 @@ def test_manifest_written(corpus, tmp_path):
     prepare_data(tiny_config(corpus, tmp_path / "run"), progress=False)
     manifest = json.loads((tmp_path / "run" / "shards" / "manifest.json").read_text())
     assert manifest["tokens"] > 0 and manifest["vocab_size"] <= 200
+
+
+def test_open_file_limit_is_raised_or_explained(monkeypatch):
+    """One open file per memory-mapped shard: the soft limit is raised as needed, up to the hard one."""
+    import resource
+
+    from electramed_spacy.pretraining.data import ensure_open_files
+
+    calls = []
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 4096))
+    monkeypatch.setattr(resource, "setrlimit", lambda _, limits: calls.append(limits))
+    ensure_open_files(500)
+    assert calls == []
+    ensure_open_files(3000)
+    assert calls == [(3256, 4096)]
+    with pytest.raises(PretrainError, match=r"6,500 shards need 6,756 open files.*at most 4,096"):
+        ensure_open_files(6500)

@@ -1,4 +1,5 @@
 """The training loop: loss falls, kill + resume == uninterrupted, export loads in transformers and spaCy."""
+import copy
 import os
 import signal
 
@@ -141,6 +142,29 @@ def test_get_lr_schedule():
     assert get_lr(110, **kw) == 0.0 and get_lr(500, **kw) == 0.0
     lrs = [get_lr(s, **kw) for s in range(10, 111)]
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_optimizer_is_fused_and_resumes_fused_from_an_unfused_checkpoint():
+    """The fused AdamW gives the default AdamW's update; a checkpoint written by the default one resumes fused."""
+    from electramed_spacy.pretraining.train import build_optimizer, load_optimizer_state
+
+    t_cfg = dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=0.01)
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(8, 4), torch.nn.Linear(8, 4)
+    b.load_state_dict(a.state_dict())
+    plain = torch.optim.AdamW(param_groups(a, 0.01), lr=0.01, eps=1e-6)  # torch's default: the per-tensor loop
+    a(torch.randn(3, 8)).sum().backward()
+    plain.step()
+    fused = build_optimizer(b, t_cfg, torch.device("cpu"))
+    b.load_state_dict(a.state_dict())
+    load_optimizer_state(fused, copy.deepcopy(plain.state_dict()))  # as from disk: no tensors shared with `plain`
+    assert all(group["fused"] for group in fused.param_groups)
+    x = torch.randn(3, 8)
+    for opt, model in ((plain, a), (fused, b)):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+    assert torch.allclose(a.weight, b.weight, atol=1e-6) and torch.allclose(a.bias, b.bias, atol=1e-6)
 
 
 def test_continued_pretraining_from_electra_and_bert(trained, tmp_path):
