@@ -31,6 +31,23 @@ class Errors:
     )
     E002 = "[E002] window must be > 0 and 0 < stride <= window; got window={window}, stride={stride}."
     E003 = "[E003] Unknown autocast dtype {value!r} in `[components.transformer.model] autocast`; use one of {options} or null."
+    E004 = "[E004] Unknown quantize mode {value!r} in `[components.transformer.model] quantize`; use one of {options} or null."
+    E005 = (
+        "[E005] `[components.transformer.model] quantize = {value!r}` is for inference only: int8 weights cannot be "
+        "trained. Train with quantize = null (`--components.transformer.model.quantize null`, or list the transformer "
+        "in [training] frozen_components), then switch it on when loading the trained pipeline: "
+        "spacy.load(path, config={{\"components\": {{\"transformer\": {{\"model\": {{\"quantize\": {value!r}}}}}}}}})."
+    )
+    E006 = (
+        "[E006] `[components.transformer.model] quantize = {quantize!r}` cannot be combined with autocast = {autocast!r}: "
+        "the int8 kernels take float32 activations. Set autocast = null next to it "
+        "(`--components.transformer.model.autocast null`, or \"autocast\": None in spacy.load's config overrides)."
+    )
+
+    E007 = (
+        "[E007] `[components.transformer.model] sorted_batch_wordpieces` must be > 0 (padded wordpieces per group of "
+        "length-sorted windows) or null (one padded batch); got {value}."
+    )
 
     # E010-E019: tokenizer
     E010 = (

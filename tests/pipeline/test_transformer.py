@@ -106,3 +106,84 @@ def test_bf16_autocast_outputs_float32_close_to_fp32(tiny_electra):
 def test_unknown_autocast_dtype_is_rejected(tiny_electra):
     with pytest.raises(ElectraMedError, match=r"\[E003\].*'bf61'.*bfloat16"):
         _nlp_with(tiny_electra, autocast="bf61")
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tiny_electra, tmp_path_factory):
+    """A 2-layer, width-32 random BERT (MiniLM's architecture) with the tiny ELECTRA's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    path = tmp_path_factory.mktemp("tiny_bert") / "model"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_electra)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_dynamic_int8_inference_is_close_to_fp32_and_saves_float_weights(tiny_bert):
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    fp32, int8 = _nlp_with(tiny_bert), _nlp_with(tiny_bert, quantize="dynamic_int8")
+    fp32.initialize()
+    int8.initialize()
+    text = "Cisplatin induced nephrotoxicity in patients with lung cancer."
+    int8(text)  # quantizes the weights loaded by initialize ...
+    trf_bytes = fp32.get_pipe("transformer").model.to_bytes()
+    int8.get_pipe("transformer").model.from_bytes(trf_bytes)  # ... and again once from_bytes replaces them
+    a = fp32(text)._.trf_data.model_output.last_hidden_state
+    b = int8(text)._.trf_data.model_output.last_hidden_state
+    assert b.dtype == a.dtype == "float32" and b.shape == a.shape
+    assert abs(a - b).max() < 0.1 * abs(a).max()
+    assert abs(a - b).max() > 0  # the int8 path did run
+    shim = int8.get_pipe("transformer").model.layers[0].shims[0]
+    assert not any(isinstance(m, DynamicQuantizedLinear) for m in shim._model.modules())  # float model kept ...
+    reloaded = _nlp_with(tiny_bert)  # ... and saved as it was loaded
+    reloaded.initialize()
+    reloaded.get_pipe("transformer").model.from_bytes(int8.get_pipe("transformer").model.to_bytes())
+    assert (reloaded(text)._.trf_data.model_output.last_hidden_state == a).all()
+
+
+def test_training_with_quantize_is_refused(tiny_bert):
+    from spacy.training import Example
+
+    nlp = _nlp_with(tiny_bert, quantize="dynamic_int8")
+    nlp.initialize()
+    doc = nlp.make_doc("Aspirin reduces the risk of stroke.")
+    with pytest.raises(ElectraMedError, match=r"\[E005\] .*quantize = 'dynamic_int8'.* inference only.*quantize = null"):
+        nlp.update([Example(doc, doc.copy())])
+
+
+def test_unknown_quantize_mode_or_quantize_with_autocast_is_rejected(tiny_bert):
+    with pytest.raises(ElectraMedError, match=r"\[E004\] Unknown quantize mode 'int4'.*dynamic_int8"):
+        _nlp_with(tiny_bert, quantize="int4")
+    with pytest.raises(ElectraMedError, match=r"\[E006\] .*'dynamic_int8'.* autocast = 'bfloat16'.*autocast = null"):
+        _nlp_with(tiny_bert, quantize="dynamic_int8", autocast="bfloat16")
+
+
+def test_length_sorted_windows_give_the_same_vectors(tiny_bert):
+    """Windows of very different lengths, encoded in length-sorted groups of at most 64 padded wordpieces,
+    give each token the vector of the one padded batch (up to float rounding)."""
+    import numpy
+
+    window = {"@misc": "electramed.strided_spans.v1", "window": 12, "stride": 8}
+    plain = _nlp_with(tiny_bert, get_spans=window)
+    grouped = _nlp_with(tiny_bert, get_spans=window, sorted_batch_wordpieces=64)
+    plain.initialize()
+    grouped.get_pipe("transformer").model.from_bytes(plain.get_pipe("transformer").model.to_bytes())
+    texts = ["Aspirin .", " ".join(["Cisplatin induced nephrotoxicity in patients ."] * 5), "Lithium and tremor ."]
+    for a, b in zip(plain.pipe(texts), grouped.pipe(texts)):
+        assert b._.trf_data.model_output.last_hidden_state.shape == a._.trf_data.model_output.last_hidden_state.shape
+        rows_a = a._.trf_data.model_output.last_hidden_state.reshape(-1, 32)
+        rows_b = b._.trf_data.model_output.last_hidden_state.reshape(-1, 32)
+        real = numpy.concatenate([a._.trf_data.align[i].data.ravel() for i in range(len(a))])
+        assert numpy.allclose(rows_a[real], rows_b[real], atol=1e-5)
+        assert numpy.allclose(a._.trf_data.model_output.pooler_output, b._.trf_data.model_output.pooler_output, atol=1e-5)
+
+
+def test_sorted_batch_wordpieces_must_be_positive(tiny_bert):
+    with pytest.raises(ElectraMedError, match=r"\[E007\] .*sorted_batch_wordpieces` must be > 0.*got 0"):
+        _nlp_with(tiny_bert, sorted_batch_wordpieces=0)
