@@ -12,7 +12,8 @@ is initialised: a packaged pipeline carries its weights and never needs `name`
 again. Loading failures are turned into one error (E001) that says what was
 tried and how to fix it.
 """
-from typing import Callable, Dict, List, Optional
+import contextlib
+from typing import Callable, Dict, Iterator, List, Optional
 
 import torch
 from spacy.tokens import Doc, Span
@@ -79,6 +80,19 @@ def _with_autocast(model: Model, dtype_name: str) -> Model:
 QUANTIZE_MODES = ("dynamic_int8",)
 
 
+@contextlib.contextmanager
+def _encoder_swapped(model: Model, replace: Callable[[torch.nn.Module], torch.nn.Module]) -> Iterator[None]:
+    """For one forward pass, the shim runs `replace(encoder)` instead of the encoder it holds (which stays
+    the one trained and saved): the shared mechanism of int8 and length-sorted inference."""
+    shim = model.layers[0].shims[0]
+    encoder = shim._model
+    shim._model = replace(encoder)
+    try:
+        yield
+    finally:
+        shim._model = encoder
+
+
 def _with_quantized_inference(model: Model, mode: str) -> Model:
     """Run inference (never training) through an int8 copy of the encoder's Linear layers.
 
@@ -95,18 +109,16 @@ def _with_quantized_inference(model: Model, mode: str) -> Model:
     inner_forward = model._func
     cache = {"source": None, "quantized": None}
 
+    def quantized(source: torch.nn.Module) -> torch.nn.Module:
+        if cache["source"] is not source:
+            cache["source"], cache["quantized"] = source, _quantize_dynamic_int8(source)
+        return cache["quantized"]
+
     def forward(model: Model, docs, is_train: bool):
         if is_train:
             raise ElectraMedError(Errors.E005.format(value=mode))
-        shim = model.layers[0].shims[0]
-        source = shim._model
-        if cache["source"] is not source:
-            cache["source"], cache["quantized"] = source, _quantize_dynamic_int8(source)
-        shim._model = cache["quantized"]
-        try:
+        with _encoder_swapped(model, quantized):
             return inner_forward(model, docs, is_train)
-        finally:
-            shim._model = source
 
     model._func = forward
     return model
@@ -192,13 +204,8 @@ def _with_length_sorted_inference(model: Model, max_wordpieces: int) -> Model:
     def forward(model: Model, docs, is_train: bool):
         if is_train:
             return inner_forward(model, docs, is_train)
-        shim = model.layers[0].shims[0]
-        encoder = shim._model
-        shim._model = LengthSortedEncoder(encoder, max_wordpieces)
-        try:
+        with _encoder_swapped(model, lambda encoder: LengthSortedEncoder(encoder, max_wordpieces)):
             return inner_forward(model, docs, is_train)
-        finally:
-            shim._model = encoder
 
     model._func = forward
     return model
