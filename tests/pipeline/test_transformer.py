@@ -147,6 +147,31 @@ def test_dynamic_int8_inference_is_close_to_fp32_and_saves_float_weights(tiny_be
     assert (reloaded(text)._.trf_data.model_output.last_hidden_state == a).all()
 
 
+def test_per_channel_int8_is_closer_to_fp32_when_rows_differ_in_scale(tiny_bert, tmp_path):
+    """One row per weight matrix 30x larger than the rest (as trained encoders have): one int8 scale per
+    matrix rounds the other rows coarsely, one scale per row ("dynamic_int8_per_channel") does not."""
+    import torch
+    from transformers import AutoTokenizer, BertModel
+
+    model = BertModel.from_pretrained(tiny_bert)
+    with torch.no_grad():
+        for module in model.encoder.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight[0] *= 30.0
+    path = tmp_path / "outlier_rows"
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(path)
+    text = "Cisplatin induced nephrotoxicity in patients with lung cancer."
+    outputs = {}
+    for mode in (None, "dynamic_int8", "dynamic_int8_per_channel"):
+        nlp = _nlp_with(path, quantize=mode)
+        nlp.initialize()
+        outputs[mode] = nlp(text)._.trf_data.model_output.last_hidden_state
+    per_tensor = abs(outputs["dynamic_int8"] - outputs[None]).mean()
+    per_channel = abs(outputs["dynamic_int8_per_channel"] - outputs[None]).mean()
+    assert 0 < per_channel < 0.5 * per_tensor
+
+
 def test_training_with_quantize_is_refused(tiny_bert):
     from spacy.training import Example
 
