@@ -125,3 +125,7 @@ class Errors:
     )
     E052 = "[E052] [components.<relation pipe>.model] {key} must be >= {low}, got {value}."
     E053 = "[E053] [components.{name}] negative_sample_rate must be in (0, 1] (1.0 keeps every no-relation pair), got {value}."
+    E054 = (
+        "[E054] [components.<relation pipe>.model] marking={value!r} is unknown: use \"pair\" (one sequence per "
+        "candidate pair, its two mentions marked) or \"all\" (one sequence per sentence, every mention marked)."
+    )

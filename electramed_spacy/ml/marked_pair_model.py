@@ -62,6 +62,7 @@ from .loading import load_fast_tokenizer_and_encoder
 from .relation_model import Pair
 
 HEAD_OPEN, HEAD_CLOSE, TAIL_OPEN, TAIL_CLOSE = "@", "@", "#", "#"
+MARKINGS = ("pair", "all")
 # wordpieces a marked mention needs beyond its own: "@ * type words * ... @" (type words counted as 3)
 MARKER_PIECES = 7
 
@@ -69,6 +70,35 @@ MARKER_PIECES = 7
 def marker_type(label: str) -> str:
     """The type words of a marker: the entity label lower-cased, `_` read as a space ("DRUG_N" -> "drug n")."""
     return " ".join(label.lower().replace("_", " ").split()) or "entity"
+
+
+def mark_spans(text: str, spans: Sequence[Tuple[int, int]], openers: Sequence[str],
+               closers: Sequence[str]) -> Tuple[str, List[Tuple[int, int]]]:
+    """Insert `openers[i]` before and `closers[i]` after character span `spans[i]`, each with a space on
+    either side; returns the marked text and, per span, the offsets of its opener's first symbol and of
+    its closer in it. Nested or overlapping spans nest their markers: at one offset a closer comes before
+    an opener, an outer span opens first and closes last, and equal spans open in order, close in reverse."""
+    events = []
+    for i, ((start, end), opener, closer) in enumerate(zip(spans, openers, closers)):
+        events.append(((start, 1, -(end - start), i), f" {opener} ", i, 0))
+        events.append(((end, 0, end - start, -i), f" {closer} ", i, 1))
+    events.sort(key=lambda e: e[0])
+    parts: List[str] = []
+    cursor, length = 0, 0
+    at = [[0, 0] for _ in spans]
+    for (offset, *_), marker, i, which in events:
+        parts.append(text[cursor:offset])
+        length += offset - cursor
+        cursor = offset
+        at[i][which] = length + 1  # the marker symbol follows one space
+        parts.append(marker)
+        length += len(marker)
+    parts.append(text[cursor:])
+    return "".join(parts), [tuple(a) for a in at]
+
+
+def _opener(symbol: str, inner: str, typ: Optional[str]) -> str:
+    return f"{symbol} {inner} {typ} {inner}" if typ else symbol
 
 
 def mark_pair(text: str, head: Tuple[int, int], tail: Tuple[int, int],
@@ -81,31 +111,10 @@ def mark_pair(text: str, head: Tuple[int, int], tail: Tuple[int, int],
     last; at one offset a closing marker comes before an opening one); a head and tail
     with the same span give `@ * t * # ^ t ^ x # @`. `head_type=None` leaves out the type.
     """
-    def opener(symbol: str, inner: str, typ: Optional[str]) -> str:
-        return f" {symbol} {inner} {typ} {inner} " if typ else f" {symbol} "
-
-    hs, he = head
-    ts, te = tail
-    # (offset, closing before opening, outer before inner, head before tail when opening) -> marker
-    events = [
-        ((hs, 1, -(he - hs), 0), opener(HEAD_OPEN, "*", head_type), "head"),
-        ((ts, 1, -(te - ts), 1), opener(TAIL_OPEN, "^", tail_type), "tail"),
-        ((he, 0, he - hs, 1), f" {HEAD_CLOSE} ", "head_end"),
-        ((te, 0, te - ts, 0), f" {TAIL_CLOSE} ", "tail_end"),
-    ]
-    events.sort(key=lambda e: e[0])
-    parts: List[str] = []
-    cursor, length = 0, 0
-    at: Dict[str, int] = {}
-    for (offset, *_), marker, which in events:
-        parts.append(text[cursor:offset])
-        length += offset - cursor
-        cursor = offset
-        at[which] = length + 1  # the marker symbol follows one space
-        parts.append(marker)
-        length += len(marker)
-    parts.append(text[cursor:])
-    return "".join(parts), at
+    marked, ((h, h_end), (t, t_end)) = mark_spans(
+        text, [head, tail], [_opener(HEAD_OPEN, "*", head_type), _opener(TAIL_OPEN, "^", tail_type)],
+        [HEAD_CLOSE, TAIL_CLOSE])
+    return marked, {"head": h, "head_end": h_end, "tail": t, "tail_end": t_end}
 
 
 def _piece_at(offsets: Sequence[Tuple[int, int]], char: int) -> int:
@@ -138,6 +147,52 @@ def fit_window(n: int, head: int, tail: int, head_end: int, tail_end: int, room:
     return [(a, a + half), (b, b + room - half)]
 
 
+def _sentence_bounds(doc: Doc):
+    """(sentence number per token, {sentence number: [first token, end token]}), or None without sentences."""
+    if not doc.has_annotation("SENT_START"):
+        return None
+    sent_id = numpy.cumsum(doc.to_array("SENT_START") == 1)
+    bounds: Dict[int, List[int]] = {}
+    for i, s in enumerate(sent_id):
+        bounds.setdefault(int(s), [i, i + 1])[1] = i + 1
+    return sent_id, bounds
+
+
+def _context(doc: Doc, sentences, pair: Pair, context_tokens: int) -> Tuple[int, int]:
+    """Token range of a pair's context: its sentence(s), or `context_tokens` on each side without sentences."""
+    hs, he, ts, te = pair
+    lo, hi = min(hs, ts), max(he, te)
+    if sentences is not None:
+        sent_id, bounds = sentences
+        return bounds[int(sent_id[lo])][0], bounds[int(sent_id[hi - 1])][1]
+    return max(0, lo - context_tokens), min(len(doc), hi + context_tokens)
+
+
+def _char_span(doc: Doc, start: int, end: int, offset: int) -> Tuple[int, int]:
+    return doc[start].idx - offset, doc[end - 1].idx + len(doc[end - 1]) - offset
+
+
+def _with_specials(tokenizer, ids: List[int], positions: Sequence[int], kept_ranges=None):
+    """`ids` cut to `kept_ranges` (all of it if None) with the special tokens added, and `positions`
+    (wordpiece indices into `ids`) moved to the output; -1 for a position that was cut."""
+    ranges = kept_ranges or [(0, len(ids))]
+    prefix_suffix = tokenizer.build_inputs_with_special_tokens([-1])
+    n_prefix = prefix_suffix.index(-1)
+    kept: List[int] = []
+    moved = [-1] * len(positions)
+    for start, end in ranges:
+        for k, p in enumerate(positions):
+            if start <= p < end:
+                moved[k] = n_prefix + len(kept) + p - start
+        kept.extend(ids[start:end])
+    return tokenizer.build_inputs_with_special_tokens(kept), moved
+
+
+def _room(tokenizer, max_length: int) -> int:
+    """Wordpieces of text a sequence of `max_length` holds besides the special tokens."""
+    return max_length - (len(tokenizer.build_inputs_with_special_tokens([-1])) - 1)
+
+
 def encode_pairs(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequence[Pair]], *, max_length: int,
                  context_tokens: int, typed_markers: bool) -> Tuple[List[List[int]], numpy.ndarray]:
     """Marked, tokenised sequences (with special tokens), one per candidate pair in order, and the
@@ -147,108 +202,175 @@ def encode_pairs(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequence[P
         if not pairs:
             continue
         labels = {(e.start, e.end): e.label_ for e in doc.ents}
-        sentences = None
-        if doc.has_annotation("SENT_START"):
-            sent_id = numpy.cumsum(doc.to_array("SENT_START") == 1)  # sentence number per token
-            bounds: Dict[int, List[int]] = {}  # sentence number -> [first token, end token]
-            for i, s in enumerate(sent_id):
-                bounds.setdefault(int(s), [i, i + 1])[1] = i + 1
-            sentences = (sent_id, bounds)
-        for hs, he, ts, te in pairs:
-            lo, hi = min(hs, ts), max(he, te)
-            if sentences is not None:
-                sent_id, bounds = sentences
-                lo = bounds[int(sent_id[lo])][0]
-                hi = bounds[int(sent_id[hi - 1])][1]
-            else:
-                lo, hi = max(0, lo - context_tokens), min(len(doc), hi + context_tokens)
+        sentences = _sentence_bounds(doc)
+        for pair in pairs:
+            hs, he, ts, te = pair
+            lo, hi = _context(doc, sentences, pair, context_tokens)
             start_char, end_char = doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])
-            head = (doc[hs].idx - start_char, doc[he - 1].idx + len(doc[he - 1]) - start_char)
-            tail = (doc[ts].idx - start_char, doc[te - 1].idx + len(doc[te - 1]) - start_char)
             types = (marker_type(labels.get((hs, he), "")), marker_type(labels.get((ts, te), ""))) if typed_markers else (None, None)
-            marked, at = mark_pair(doc.text[start_char:end_char], head, tail, *types)
+            marked, at = mark_pair(doc.text[start_char:end_char], _char_span(doc, hs, he, start_char),
+                                   _char_span(doc, ts, te, start_char), *types)
             texts.append(marked)
             marks.append(at)
     if not texts:
         return [], numpy.zeros((0, 2), dtype="i")
     enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
-    prefix_suffix = tokenizer.build_inputs_with_special_tokens([-1])
-    n_prefix = prefix_suffix.index(-1)
-    room = max_length - (len(prefix_suffix) - 1)
+    room = _room(tokenizer, max_length)
     sequences, positions = [], []
     for ids, offsets, at in zip(enc["input_ids"], enc["offset_mapping"], marks):
         head, head_end, tail, tail_end = (_piece_at(offsets, at[k]) for k in ("head", "head_end", "tail", "tail_end"))
-        kept: List[int] = []
-        new_head = new_tail = -1
-        for start, end in fit_window(len(ids), head, tail, head_end, tail_end, room):
-            if start <= head < end:
-                new_head = len(kept) + head - start
-            if start <= tail < end:
-                new_tail = len(kept) + tail - start
-            kept.extend(ids[start:end])
-        sequences.append(tokenizer.build_inputs_with_special_tokens(kept))
-        positions.append((new_head + n_prefix, new_tail + n_prefix))
+        sequence, (new_head, new_tail) = _with_specials(
+            tokenizer, ids, (head, tail), fit_window(len(ids), head, tail, head_end, tail_end, room))
+        sequences.append(sequence)
+        positions.append((new_head, new_tail))
     return sequences, numpy.asarray(positions, dtype="i")
 
 
+def encode_contexts(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequence[Pair]], *, max_length: int,
+                    context_tokens: int, typed_markers: bool) -> Tuple[List[List[int]], numpy.ndarray]:
+    """`marking = "all"`: one sequence per context (sentence) in which every mention of its candidate
+    pairs is marked (`@ * type * x @`), so one encoder pass serves all of that context's pairs.
+
+    Returns the sequences and, per candidate pair in order, (sequence, head `@`, tail `@`, start, end)
+    wordpiece indices, [start, end) being the text between the two mentions (empty if they touch or
+    nest). A context whose marked sequence is longer than `max_length` falls back to one sequence per
+    pair with only its two mentions marked (same markers, `fit_window`)."""
+    n_pairs = sum(len(p) for p in candidates)
+    index = numpy.zeros((n_pairs, 5), dtype="i")
+    sequences: List[List[int]] = []
+    if not n_pairs:
+        return sequences, index
+    room = _room(tokenizer, max_length)
+
+    def marked_sequence(text: str, spans, types, pairs_here):
+        """Mark `spans` in `text`; add one sequence if it fits (return True), else nothing (False)."""
+        marked, at = mark_spans(text, spans, [_opener(HEAD_OPEN, "*", t) for t in types], [HEAD_CLOSE] * len(spans))
+        enc = tokenizer(marked, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        opens = [_piece_at(offsets, a) for a, _ in at]
+        closes = [_piece_at(offsets, b) for _, b in at]
+        if len(ids) > room and len(spans) > 2:
+            return False
+        for row, h, t in pairs_here:
+            first, second = sorted((h, t), key=lambda m: opens[m])
+            between = (closes[first] + 1, max(closes[first] + 1, opens[second]))
+            ranges = None if len(ids) <= room else fit_window(len(ids), opens[h], opens[t], closes[h], closes[t], room)
+            sequence, moved = _with_specials(tokenizer, ids, (opens[h], opens[t], *between), ranges)
+            if ranges is not None or row == pairs_here[0][0]:
+                sequences.append(sequence)
+            head, tail, start, end = moved
+            if start < 0 or end < 0:  # the window cut the text between: none of it
+                start = end = 0
+            index[row] = (len(sequences) - 1, head, tail, start, max(start, end))
+        return True
+
+    row = 0
+    for doc, pairs in zip(docs, candidates):
+        if not pairs:
+            continue
+        labels = {(e.start, e.end): e.label_ for e in doc.ents}
+        sentences = _sentence_bounds(doc)
+        contexts: Dict[Tuple[int, int], Tuple[Dict[Tuple[int, int], int], List[Tuple[int, int, int]]]] = {}
+        for pair in pairs:
+            hs, he, ts, te = pair
+            mentions, pairs_here = contexts.setdefault(_context(doc, sentences, pair, context_tokens), ({}, []))
+            h = mentions.setdefault((hs, he), len(mentions))
+            t = mentions.setdefault((ts, te), len(mentions))
+            pairs_here.append((row, h, t))
+            row += 1
+        for (lo, hi), (mentions, pairs_here) in contexts.items():
+            start_char, end_char = doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])
+            text = doc.text[start_char:end_char]
+            spans = [_char_span(doc, s, e, start_char) for s, e in mentions]
+            types = [marker_type(labels.get(m, "")) if typed_markers else None for m in mentions]
+            if not marked_sequence(text, spans, types, pairs_here):
+                for r, h, t in pairs_here:  # too long with every mention marked: one sequence per pair
+                    marked_sequence(text, [spans[h], spans[t]], [types[h], types[t]], [(r, 0, 1)])
+    return sequences, index
+
+
 class MarkedPairModule(torch.nn.Module):
-    """The encoder; forward returns the (n_pairs, 2 * width) [head marker; tail marker] states, float32."""
+    """The encoder; forward returns per pair the [head marker; tail marker] states, and with `context`
+    also the mean state of the text between the two mentions: (n_pairs, 2 or 3 * width), float32."""
 
     def __init__(self, encoder: torch.nn.Module):
         super().__init__()
         self.encoder = encoder
 
-    def forward(self, batches: List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]], order: torch.Tensor,
-                autocast: Optional[str]) -> torch.Tensor:
+    def forward(self, batches: List[Tuple[torch.Tensor, ...]], order: torch.Tensor, autocast: Optional[str],
+                context: bool = False) -> torch.Tensor:
         # Training on an update with many pairs (one DDI-2013 sentence has 1,818): keep only each
         # batch's inputs and recompute its activations in backward (torch.utils.checkpoint, which
-        # replays dropout's RNG), so memory is bounded by `batch_size` pairs, for one more forward.
+        # replays dropout's RNG), so memory is bounded by `batch_size` sequences, for one more forward.
         checkpoint = torch.is_grad_enabled() and len(batches) > 2
         outputs = []
-        for input_ids, attention_mask, positions in batches:
+        for batch in batches:
             if checkpoint:
                 outputs.append(torch.utils.checkpoint.checkpoint(
-                    self._marker_states, input_ids, attention_mask, positions, autocast, use_reentrant=False))
+                    self._pair_states, *batch, autocast, context, use_reentrant=False))
             else:
-                outputs.append(self._marker_states(input_ids, attention_mask, positions, autocast))
+                outputs.append(self._pair_states(*batch, autocast, context))
         return torch.cat(outputs)[order]  # back to the candidates' order
 
-    def _marker_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor,
-                       autocast: Optional[str]) -> torch.Tensor:
+    def _pair_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, index: torch.Tensor,
+                     autocast: Optional[str], context: bool) -> torch.Tensor:
+        """index: (pairs, 5) rows of (sequence in this batch, head, tail, between start, between end)."""
         dtype = getattr(torch, autocast) if autocast else torch.float32
         with torch.autocast(device_type=input_ids.device.type, dtype=dtype, enabled=autocast is not None):
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        rows = torch.arange(input_ids.shape[0], device=input_ids.device)
-        return torch.cat([hidden[rows, positions[:, 0]], hidden[rows, positions[:, 1]]], dim=-1).float()
+        hidden = hidden.float()
+        rows = index[:, 0]
+        states = [hidden[rows, index[:, 1]], hidden[rows, index[:, 2]]]
+        if context:  # mean over [start, end) from prefix sums: memory (pairs, width), whatever the lengths
+            prefix = torch.nn.functional.pad(hidden.cumsum(dim=1), (0, 0, 1, 0))
+            total = prefix[rows, index[:, 4]] - prefix[rows, index[:, 3]]
+            states.append(total / (index[:, 4] - index[:, 3]).clamp(min=1).unsqueeze(1).to(total.dtype))
+        return torch.cat(states, dim=-1)
 
 
 class MarkedPairShim(EncoderShim):
     module_class = MarkedPairModule
 
 
-def _batches(sequences: List[List[int]], positions: numpy.ndarray, pad_id: int, batch_size: int, device):
-    """Length-sorted batches of padded tensors, and the permutation that restores the input order."""
+def _batches(sequences: List[List[int]], index: numpy.ndarray, pad_id: int, batch_size: int, device):
+    """Length-sorted batches of `batch_size` padded sequences with the rows of `index` that read them
+    (their sequence number made local to the batch), and the permutation that restores the pairs' order.
+
+    index: (n_pairs, 5) from `encode_contexts`, or (n_pairs, 2) head/tail positions from `encode_pairs`
+    (pair i reads sequence i)."""
+    index = numpy.asarray(index, dtype="int64")
+    if index.shape[1] == 2:
+        index = numpy.concatenate([numpy.arange(len(index))[:, None], index, numpy.zeros((len(index), 2), "int64")], 1)
     order = numpy.argsort([len(s) for s in sequences], kind="stable")
-    batches = []
+    slot = numpy.empty(len(sequences), dtype="int64")  # sequence -> (batch, row in it), as batch * batch_size + row
+    slot[order] = numpy.arange(len(order))
+    pair_slot = slot[index[:, 0]]
+    pair_order = numpy.argsort(pair_slot, kind="stable")  # pairs grouped by batch, in sequence order
+    batches, done = [], 0
     for b in range(0, len(order), batch_size):
-        idx = order[b:b + batch_size]
-        width = max(len(sequences[i]) for i in idx)
-        ids = numpy.full((len(idx), width), pad_id, dtype="int64")
-        mask = numpy.zeros((len(idx), width), dtype="int64")
-        for row, i in enumerate(idx):
+        seq_ids = order[b:b + batch_size]
+        width = max(len(sequences[i]) for i in seq_ids)
+        ids = numpy.full((len(seq_ids), width), pad_id, dtype="int64")
+        mask = numpy.zeros((len(seq_ids), width), dtype="int64")
+        for row, i in enumerate(seq_ids):
             ids[row, :len(sequences[i])] = sequences[i]
             mask[row, :len(sequences[i])] = 1
+        n_here = int(numpy.searchsorted(pair_slot[pair_order], b + batch_size, side="left")) - done
+        rows = index[pair_order[done:done + n_here]].copy()
+        rows[:, 0] = slot[rows[:, 0]] - b
+        done += n_here
         batches.append((torch.as_tensor(ids, device=device), torch.as_tensor(mask, device=device),
-                        torch.as_tensor(positions[idx], dtype=torch.long, device=device)))
-    restore = numpy.empty_like(order)
-    restore[order] = numpy.arange(len(order))
+                        torch.as_tensor(rows, device=device)))
+    restore = numpy.empty_like(pair_order)
+    restore[pair_order] = numpy.arange(len(pair_order))
     return batches, torch.as_tensor(restore, dtype=torch.long, device=device)
 
 
 def _features_forward(model: Model, X, is_train: bool):
     docs, candidates = X
     shim: MarkedPairShim = model.shims[0]
-    sequences, positions = encode_pairs(
+    encode = encode_contexts if model.attrs["marking"] == "all" else encode_pairs
+    sequences, positions = encode(
         shim.tokenizer, docs, candidates, max_length=model.attrs["max_length"],
         context_tokens=model.attrs["context_tokens"], typed_markers=model.attrs["typed_markers"],
     )
@@ -258,7 +380,7 @@ def _features_forward(model: Model, X, is_train: bool):
     device = shim.device
     pad_id = shim.tokenizer.pad_token_id or 0
     batches, order = _batches(sequences, positions, pad_id, model.attrs["batch_size"], device)
-    inputs = ArgsKwargs(args=(batches, order, model.attrs["autocast"]), kwargs={})
+    inputs = ArgsKwargs(args=(batches, order, model.attrs["autocast"], model.attrs["marking"] == "all"), kwargs={})
     output, torch_backprop = shim(inputs, is_train)
     feats = model.ops.asarray2f(torch2xp(output.detach()))
 
@@ -281,13 +403,16 @@ def _features_init(model: Model, X=None, Y=None) -> Model:
             raise ElectraMedError(Errors.E051.format(max_length=model.attrs["max_length"], low=low, max_pos=max_pos, name=name))
         shim.tokenizer = tokenizer
         shim._model = MarkedPairModule(encoder).to(get_torch_default_device())
-    model.set_dim("nO", 2 * shim._model.encoder.config.hidden_size)
+    # [head; tail] marker states, and with every mention marked the text between them (pair-specific)
+    model.set_dim("nO", (3 if model.attrs["marking"] == "all" else 2) * shim._model.encoder.config.hidden_size)
     return model
 
 
 def marked_pair_features(name: str, max_length: int, batch_size: int, context_tokens: int, typed_markers: bool,
-                         autocast: Optional[str], tokenizer_config: Optional[Dict]) -> Model:
-    """(docs, candidates) -> (n_pairs, 2 * encoder width): the marker states of each marked pair."""
+                         autocast: Optional[str], tokenizer_config: Optional[Dict], marking: str = "pair") -> Model:
+    """(docs, candidates) -> (n_pairs, 2 or 3 * encoder width): the marker states of each marked pair."""
+    if marking not in MARKINGS:
+        raise ElectraMedError(Errors.E054.format(value=marking))
     for key, value, low in (("batch_size", batch_size, 1), ("context_tokens", context_tokens, 0)):
         if value < low:
             raise ElectraMedError(Errors.E052.format(key=key, value=value, low=low))
@@ -298,7 +423,7 @@ def marked_pair_features(name: str, max_length: int, batch_size: int, context_to
         "electramed_marked_pairs", _features_forward, init=_features_init, shims=[MarkedPairShim(None)],
         dims={"nO": None},
         attrs={"name": str(name), "max_length": max_length, "batch_size": batch_size, "context_tokens": context_tokens,
-               "typed_markers": typed_markers, "autocast": autocast, "tokenizer_config": tok_cfg},
+               "typed_markers": typed_markers, "autocast": autocast, "tokenizer_config": tok_cfg, "marking": marking},
     )
 
 
@@ -315,6 +440,7 @@ def build_marked_pair_relation_model(
     dropout: float = 0.1,
     tokenizer_config: Optional[Dict] = None,
     nO: Optional[int] = None,
+    marking: str = "pair",
 ) -> Model:
     """Classify candidate pairs, each encoded with its mentions marked: (docs, candidates) -> (n_pairs, nO).
 
@@ -322,21 +448,26 @@ def build_marked_pair_relation_model(
         initialise; a saved pipeline carries the weights.
     max_length: wordpieces per marked sequence, special tokens included (see the module docstring
         for longer contexts).
-    batch_size: pairs per encoder call (sorted by length, so batches pad little).
+    batch_size: sequences per encoder call (sorted by length, so batches pad little).
     context_tokens: spaCy tokens of context on each side of the pair when the Doc has no sentences.
     typed_markers: put the entity label in the markers (`@ * drug * x @`) or not (`@ x @`).
     autocast: null for float32 (the default: faster than bf16 for this model on the AVX512-BF16 dev CPU,
         training and inference, README relations), "bfloat16" (try on GPUs/AMX) or "float16" (GPU).
     hidden_width, maxout_pieces, dropout: the head, as in v2.
     nO: number of classes (no-relation + labels); set by the pipe at initialize.
+    marking: "pair" (one sequence per candidate pair, head `@ ... @` and tail `# ... #` marked; the pair
+        vector is [head `@`; tail `#`]) or "all" (one sequence per context with every mention of its
+        pairs marked `@ ... @`, one pass for all of them; the pair vector adds the mean state of the text
+        between the two mentions). See the module docstring.
     """
-    features = marked_pair_features(name, max_length, batch_size, context_tokens, typed_markers, autocast, tokenizer_config)
+    features = marked_pair_features(name, max_length, batch_size, context_tokens, typed_markers, autocast,
+                                    tokenizer_config, marking)
     hidden = Maxout(nO=hidden_width, nP=maxout_pieces, normalize=True, dropout=dropout)
     model = chain(features, hidden, Softmax(nO=nO))
     # the pipe reads these refs: "tok2vec" = the encoder (stepped at the plain rate), "features", "output_layer"
     model.set_ref("tok2vec", features)
     model.set_ref("features", features)
     model.set_ref("output_layer", model.layers[-1])
-    model.attrs["pair_representation"] = "marked_pair"
+    model.attrs["pair_representation"] = "marked_pair" if marking == "pair" else "marked_all"
     model.attrs["owns_encoder"] = True
     return model

@@ -9,7 +9,7 @@ from thinc.api import fix_random_seed
 
 from electramed_spacy.corpora.gold_entities import copy_gold_entities
 from electramed_spacy.errors import ElectraMedError
-from electramed_spacy.ml.marked_pair_model import encode_pairs, fit_window, mark_pair, marker_type
+from electramed_spacy.ml.marked_pair_model import encode_contexts, encode_pairs, fit_window, mark_pair, mark_spans, marker_type
 
 from re_helpers import TRAIN_DATA, make_gold, rel_tuples
 
@@ -138,9 +138,10 @@ def test_sequences_longer_than_max_length_keep_both_markers(tiny_bert):
     assert any(s <= 10 < e for s, e in halves) and any(s <= 90 < e for s, e in halves)
 
 
-def test_overfitting_and_round_trip(tiny_bert, tmp_path):
+@pytest.mark.parametrize("marking", ["pair", "all"])
+def test_overfitting_and_round_trip(tiny_bert, tmp_path, marking):
     fix_random_seed(0)
-    nlp = _nlp(tiny_bert)
+    nlp = _nlp(tiny_bert, marking=marking)
     train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
     optimizer = nlp.initialize(lambda: train)
     rel = nlp.get_pipe("relation_extractor")
@@ -182,6 +183,8 @@ def test_empty_docs_no_pairs_and_negative_sampling(tiny_bert):
 def test_bad_settings_are_explained(tiny_bert, tmp_path):
     with pytest.raises(ElectraMedError, match="E052"):
         _nlp(tiny_bert, batch_size=0)
+    with pytest.raises(ElectraMedError, match=r"E054.*'levitated'"):
+        _nlp(tiny_bert, marking="levitated")
     nlp = _nlp(tiny_bert, max_length=8)
     train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
     with pytest.raises(ElectraMedError, match="E051"):
@@ -219,5 +222,105 @@ def test_checkpointed_batches_give_the_same_gradients(tiny_bert):
     (out1, grads1), (out2, grads2) = results
     torch.testing.assert_close(out1, out2, rtol=1e-4, atol=1e-5)
     assert grads1.keys() == grads2.keys() and len(grads1) > 10
+    for name in grads1:
+        torch.testing.assert_close(grads1[name], grads2[name], rtol=1e-3, atol=1e-5)
+
+
+def test_mark_spans_nests_many_mentions():
+    text = "sodium valproate and lithium"
+    marked, at = mark_spans(text, [(0, 16), (7, 16), (21, 28)], ["@ * drug *", "@ * drug *", "@ * group *"], ["@"] * 3)
+    assert marked == " @ * drug * sodium  @ * drug * valproate @  @  and  @ * group * lithium @ "
+    assert all(marked[a] == "@" and marked[b] == "@" for a, b in at)
+    (o0, c0), (o1, c1), (o2, c2) = at
+    assert o0 < o1 < c1 < c0 < o2 < c2  # the outer mention opens first and closes last
+
+
+def _sentence_doc(nlp, text, mentions):
+    doc = nlp(text)
+    doc.ents = [doc.char_span(text.index(m), text.index(m) + len(m), label=label) for m, label in mentions]
+    return doc
+
+
+def test_all_marking_is_one_sequence_per_sentence(tiny_bert):
+    tok = _tokenizer(tiny_bert)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    text = "Ketoconazole increases midazolam and lithium. Naloxone reverses clonidine."
+    doc = _sentence_doc(nlp, text, [("Ketoconazole", "drug"), ("midazolam", "drug"), ("lithium", "group"),
+                                     ("Naloxone", "drug"), ("clonidine", "drug")])
+    e = [(s.start, s.end) for s in doc.ents]
+    pairs = [(*e[0], *e[1]), (*e[0], *e[2]), (*e[2], *e[1]), (*e[3], *e[4])]
+    seqs, index = encode_contexts(tok, [doc], [pairs], max_length=64, context_tokens=8, typed_markers=True)
+    assert len(seqs) == 2 and list(index[:, 0]) == [0, 0, 0, 1]
+    assert tok.decode(seqs[0]) == ("[CLS] @ * drug * ketoconazole @ increases @ * drug * midazolam @ and "
+                                   "@ * group * lithium @. [SEP]")
+    for (seq, head, tail, start, end), (text_head, text_tail, between) in zip(index, [
+            ("ketoconazole", "midazolam", "increases"), ("ketoconazole", "lithium", "increases @ * drug * midazolam @ and"),
+            ("lithium", "midazolam", "and"), ("naloxone", "clonidine", "reverses")]):
+        words = tok.convert_ids_to_tokens(seqs[seq])
+        assert words[head] == words[tail] == "@"
+        assert words[head + 4] == text_head and words[tail + 4] == text_tail  # "@ * type * mention"
+        assert tok.decode(seqs[seq][start:end]) == between
+    # without sentence boundaries each pair's token window is its own context (no sharing needed to be right)
+    doc2 = nlp.make_doc(text)
+    doc2.ents = [doc2.char_span(s.start_char, s.end_char, label=s.label_) for s in doc.ents]
+    seqs2, index2 = encode_contexts(tok, [doc2], [pairs], max_length=64, context_tokens=1, typed_markers=False)
+    assert tok.decode(seqs2[index2[3, 0]]) == "[CLS]. @ naloxone @ reverses @ clonidine @. [SEP]"
+
+
+def test_all_marking_falls_back_to_pairs_when_the_sentence_is_too_long(tiny_bert):
+    tok = _tokenizer(tiny_bert)
+    nlp = spacy.blank("en")
+    filler = " ".join(["the plasma"] * 20)
+    text = f"Naloxone {filler} clonidine {filler} lithium {filler}."
+    doc = _sentence_doc(nlp, text, [("Naloxone", "drug"), ("clonidine", "drug"), ("lithium", "drug")])
+    e = [(s.start, s.end) for s in doc.ents]
+    pairs = [(*e[0], *e[1]), (*e[1], *e[2]), (*e[0], *e[2])]
+    seqs, index = encode_contexts(tok, [doc], [pairs], max_length=48, context_tokens=500, typed_markers=True)
+    assert len(seqs) == 3 and sorted(index[:, 0]) == [0, 1, 2]
+    for (seq, head, tail, start, end), (a, b) in zip(index, [("naloxone", "clonidine"), ("clonidine", "lithium"),
+                                                              ("naloxone", "lithium")]):
+        words = tok.convert_ids_to_tokens(seqs[seq])
+        assert len(words) <= 48 and words[head] == words[tail] == "@"
+        assert words[head + 4] == a and words[tail + 4] == b
+        assert sum(w == "@" for w in words) == 4  # only the pair's two mentions are marked
+        assert 0 <= start <= end <= len(words)
+
+
+def test_all_marking_states_are_the_encoders(tiny_bert):
+    """The pair vector of `marking = "all"` is [head `@`; tail `@`; mean of the states between], read from
+    one encoder pass; checkpointed batches give the same vectors and encoder gradients as one batch."""
+    import torch
+    from transformers import AutoModel
+
+    from electramed_spacy.ml.marked_pair_model import MarkedPairModule, _batches
+
+    tok = _tokenizer(tiny_bert)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    docs, cands = [], []
+    for text, ents, _ in TRAIN_DATA:
+        doc = _sentence_doc(nlp, text, ents)
+        docs.append(doc)
+        a, b = doc.ents[:2]
+        cands.append([(a.start, a.end, b.start, b.end), (b.start, b.end, a.start, a.end)])
+    seqs, index = encode_contexts(tok, docs, cands, max_length=64, context_tokens=8, typed_markers=True)
+    assert len(seqs) == len(docs) and len(index) == 2 * len(docs)
+    module = MarkedPairModule(AutoModel.from_pretrained(tiny_bert)).eval()
+    seq, head, tail, start, end = index[3]
+    with torch.no_grad():
+        hidden = module.encoder(input_ids=torch.tensor([seqs[seq]])).last_hidden_state[0]
+    expected = torch.cat([hidden[head], hidden[tail], hidden[start:end].mean(0)])
+    weights = torch.randn(len(index), 96)
+    results = []
+    for batch_size in (len(seqs), 1):
+        module.zero_grad()
+        batches, order = _batches(seqs, index, tok.pad_token_id, batch_size, "cpu")
+        out = module(batches, order, None, True)
+        (out * weights).sum().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}))
+    (out1, grads1), (out2, grads2) = results
+    torch.testing.assert_close(out1[3], expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out1, out2, rtol=1e-4, atol=1e-5)
     for name in grads1:
         torch.testing.assert_close(grads1[name], grads2[name], rtol=1e-3, atol=1e-5)
