@@ -257,14 +257,14 @@ def test_candidates_without_sentences_are_bounded():
 
 
 def test_default_candidates_are_v2_and_v1_pipelines_load(tiny_electra, tmp_path):
-    """New pipes (factory default, configs/rel.cfg, configs/rel_marked.cfg) use the bounded v2;
+    """New pipes (factory default, configs/rel.cfg, configs/rel_pooled.cfg) use the bounded v2;
     a pipeline saved with v1 candidates still loads and keeps v1."""
     from pathlib import Path
 
     from spacy.util import load_config
 
     configs = Path(__file__).resolve().parents[2] / "configs"
-    for name in ("rel.cfg", "rel_marked.cfg"):
+    for name in ("rel.cfg", "rel_pooled.cfg"):
         candidates = load_config(configs / name)["components"]["relation_extractor"]["candidates"]
         assert candidates["@misc"] == "electramed.relation_candidates.v2"
         assert (candidates["max_distance_without_sentences"], candidates["max_pairs"]) == (100, 5000)

@@ -48,8 +48,8 @@ def test_cli_convert_and_visualize(tmp_path):
 
 
 @pytest.mark.parametrize("name,pipeline", [
-    ("rel.cfg", ["transformer", "relation_extractor"]),
-    ("rel_marked.cfg", ["relation_extractor"]),
+    ("rel.cfg", ["relation_extractor"]),
+    ("rel_pooled.cfg", ["transformer", "relation_extractor"]),
 ])
 def test_configs_are_complete(name, pipeline, tiny_electra):
     config = load_config(CONFIGS / name, overrides={"paths.model": str(tiny_electra)})
