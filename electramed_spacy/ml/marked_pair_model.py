@@ -252,22 +252,30 @@ def encode_contexts(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequenc
     room = _room(tokenizer, max_length)
 
     def marked_sequence(text: str, spans, types, pairs_here):
-        """Mark `spans` in `text`; add one sequence if it fits (return True), else nothing (False)."""
+        """Mark `spans` in `text` and add the sequence(s) of `pairs_here`: one shared sequence if it fits,
+        one window per pair if only two spans are marked; False (nothing added) for more spans that do not fit."""
         marked, at = mark_spans(text, spans, [_opener(HEAD_OPEN, "*", t) for t in types], [HEAD_CLOSE] * len(spans))
         enc = tokenizer(marked, add_special_tokens=False, return_offsets_mapping=True)
         ids, offsets = enc["input_ids"], enc["offset_mapping"]
         opens = [_piece_at(offsets, a) for a, _ in at]
         closes = [_piece_at(offsets, b) for _, b in at]
-        if len(ids) > room and len(spans) > 2:
+        if len(ids) <= room:  # one sequence for every pair of the context
+            sequence, moved = _with_specials(tokenizer, ids, opens + closes)
+            sequences.append(sequence)
+            opens, closes = moved[:len(spans)], moved[len(spans):]
+            for row, h, t in pairs_here:
+                first, second = sorted((h, t), key=lambda m: opens[m])
+                start = closes[first] + 1
+                index[row] = (len(sequences) - 1, opens[h], opens[t], start, max(start, opens[second]))
+            return True
+        if len(spans) > 2:
             return False
-        for row, h, t in pairs_here:
+        for row, h, t in pairs_here:  # the two mentions alone are too long: a window around them
             first, second = sorted((h, t), key=lambda m: opens[m])
-            between = (closes[first] + 1, max(closes[first] + 1, opens[second]))
-            ranges = None if len(ids) <= room else fit_window(len(ids), opens[h], opens[t], closes[h], closes[t], room)
-            sequence, moved = _with_specials(tokenizer, ids, (opens[h], opens[t], *between), ranges)
-            if ranges is not None or row == pairs_here[0][0]:
-                sequences.append(sequence)
-            head, tail, start, end = moved
+            ranges = fit_window(len(ids), opens[h], opens[t], closes[h], closes[t], room)
+            sequence, (head, tail, start, end) = _with_specials(
+                tokenizer, ids, (opens[h], opens[t], closes[first] + 1, max(closes[first] + 1, opens[second])), ranges)
+            sequences.append(sequence)
             if start < 0 or end < 0:  # the window cut the text between: none of it
                 start = end = 0
             index[row] = (len(sequences) - 1, head, tail, start, max(start, end))
