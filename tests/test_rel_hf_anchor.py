@@ -3,6 +3,7 @@ documents and a random 1-layer BERT built here: pairs and labels, @DRUG$ masking
 import importlib.util
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,29 @@ def test_two_step_run_writes_json(anchor, ddi_dir, bert_dir, tmp_path):
         scores = [report[split][k] for k in ("p", "r", "f")] + list(report[split]["per_type_f"].values())
         assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in scores), report[split]
     assert report["train_seconds"] > 0 and report["train_pairs_per_second"] > 0
+
+
+def test_chemprot_pairs_negatives_and_misses(anchor, tmp_path):
+    """PURE form: every CHEMICAL -> GENE pair of a sentence is an instance (NONE without a CPR relation);
+    overlapping mentions give no instance, and a relation no instance carries counts as a miss."""
+    record = {"doc_key": "1", "sentences": [["Aspirin", "inhibits", "COX", "-", "1", "."],
+                                            ["NO", "synthase", "binds", "NO", "and", "CYP", "."]],
+              "ner": [[[0, 0, "CHEMICAL"], [2, 4, "GENE"]],
+                      [[6, 7, "GENE"], [6, 6, "CHEMICAL"], [9, 9, "CHEMICAL"], [11, 11, "GENE"]]],
+              "relations": [[[0, 0, 2, 4, "CPR:4"]], [[6, 6, 6, 7, "CPR:9"], [9, 9, 11, 11, "CPR:3"]]]}
+    path = tmp_path / "chemprot.json"
+    path.write_text(json.dumps(record) + "\n", encoding="utf8")
+    instances, documents, missed = anchor.read_chemprot(path)
+    assert documents == ["1"]
+    assert [(x["text"], x["label"]) for x in instances] == [
+        ("@CHEMICAL$ inhibits @GENE$ .", "CPR:4"),
+        # chemical "NO" (6) inside gene "NO synthase" (6-7): that pair overlaps, so no instance
+        ("@CHEMICAL$ synthase binds NO and @GENE$ .", "NONE"),
+        ("@GENE$ binds @CHEMICAL$ and CYP .", "NONE"),
+        ("NO synthase binds @CHEMICAL$ and @GENE$ .", "CPR:3"),
+    ]
+    assert missed == [{"doc": "1", "label": "CPR:9"}]
+    # the miss counts as a false negative of its type
+    gold = [x["label"] for x in instances]
+    s = anchor.score(gold, gold, anchor.CHEMPROT_LABELS[1:], Counter(m["label"] for m in missed))
+    assert s["p"] == 1.0 and s["r"] == pytest.approx(2 / 3) and s["per_type_f"]["CPR:9"] == 0.0 and s["missed"] == 1
