@@ -129,3 +129,7 @@ class Errors:
         "[E054] [components.<relation pipe>.model] marking={value!r} is unknown: use \"pair\" (one sequence per "
         "candidate pair, its two mentions marked) or \"all\" (one sequence per sentence, every mention marked)."
     )
+    E055 = (
+        "[E055] [initialize.before_init] electramed.malloc_mmap_threshold.v1: threshold_bytes must be between 1 and "
+        "33554432 (32 MB, glibc's limit), got {value}."
+    )
