@@ -50,9 +50,10 @@ Design, and why:
   asked about, so the pair vector adds what v2 showed matters: the mean state of the text between
   the two mentions (ATLOP, Zhou et al. 2021, marks all mentions of a document alike and reads
   pairs from one pass; Wang et al. 2019 encode multiple relations in one pass). A sentence whose
-  marked sequence exceeds `max_length` falls back to one sequence per pair (on DDI-2013 at 256
-  pieces these fallbacks kept training as slow as the pair marking: README, relations). Levitated markers
-  (Ye et al. 2022) would keep pair-specific inputs in one pass; not built.
+  marked sequence exceeds `max_length` is split into groups of pairs whose mentions fit when marked
+  together, one pass per group (the first version fell back to one sequence per pair, which on
+  DDI-2013 at 256 pieces kept training as slow as the pair marking: README, relations). Levitated
+  markers (Ye et al. 2022) would keep pair-specific inputs in one pass; not built.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -223,7 +224,8 @@ def encode_pairs(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequence[P
             marks.append(at)
     if not texts:
         return [], numpy.zeros((0, 2), dtype="i")
-    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    # verbose=False: a context longer than the encoder's limit is expected here (`fit_window` cuts it)
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     room = _room(tokenizer, max_length)
     sequences, positions = [], []
     for ids, offsets, at in zip(enc["input_ids"], enc["offset_mapping"], marks):
@@ -242,8 +244,9 @@ def encode_contexts(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequenc
 
     Returns the sequences and, per candidate pair in order, (sequence, head `@`, tail `@`, start, end)
     wordpiece indices, [start, end) being the text between the two mentions (empty if they touch or
-    nest). A context whose marked sequence is longer than `max_length` falls back to one sequence per
-    pair with only its two mentions marked (same markers, `fit_window`)."""
+    nest). A context whose marked sequence is longer than `max_length` is split: its pairs are grouped
+    (`_group_pairs`, in candidate order) so that each group's mentions fit when marked, one sequence per
+    group; a pair whose two mentions alone do not fit gets a window around them (`fit_window`)."""
     n_pairs = sum(len(p) for p in candidates)
     index = numpy.zeros((n_pairs, 5), dtype="i")
     sequences: List[List[int]] = []
@@ -255,7 +258,7 @@ def encode_contexts(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequenc
         """Mark `spans` in `text` and add the sequence(s) of `pairs_here`: one shared sequence if it fits,
         one window per pair if only two spans are marked; False (nothing added) for more spans that do not fit."""
         marked, at = mark_spans(text, spans, [_opener(HEAD_OPEN, "*", t) for t in types], [HEAD_CLOSE] * len(spans))
-        enc = tokenizer(marked, add_special_tokens=False, return_offsets_mapping=True)
+        enc = tokenizer(marked, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         ids, offsets = enc["input_ids"], enc["offset_mapping"]
         opens = [_piece_at(offsets, a) for a, _ in at]
         closes = [_piece_at(offsets, b) for _, b in at]
@@ -300,10 +303,37 @@ def encode_contexts(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequenc
             text = doc.text[start_char:end_char]
             spans = [_char_span(doc, s, e, start_char) for s, e in mentions]
             types = [marker_type(labels.get(m, "")) if typed_markers else None for m in mentions]
-            if not marked_sequence(text, spans, types, pairs_here):
-                for r, h, t in pairs_here:  # too long with every mention marked: one sequence per pair
-                    marked_sequence(text, [spans[h], spans[t]], [types[h], types[t]], [(r, 0, 1)])
+            if marked_sequence(text, spans, types, pairs_here):
+                continue
+            # too long with every mention marked: groups of pairs whose mentions fit when marked together,
+            # one sequence per group; a group that still overflows, one sequence per pair
+            base = len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+            cost = [len(tokenizer(f"{_opener(HEAD_OPEN, '*', t)} {HEAD_CLOSE}", add_special_tokens=False)["input_ids"])
+                    for t in types]
+            for group, group_pairs in _group_pairs(pairs_here, cost, room - base):
+                local = {m: i for i, m in enumerate(group)}
+                if not marked_sequence(text, [spans[m] for m in group], [types[m] for m in group],
+                                       [(r, local[h], local[t]) for r, h, t in group_pairs]):
+                    for r, h, t in group_pairs:
+                        marked_sequence(text, [spans[h], spans[t]], [types[h], types[t]], [(r, 0, 1)])
     return sequences, index
+
+
+def _group_pairs(pairs: Sequence[Tuple[int, int, int]], cost: Sequence[int], budget: int):
+    """Greedy, in candidate order: a pair joins the current group while the marker pieces of the group's
+    mentions (`cost` per mention) stay within `budget`; otherwise it starts the next group.
+    pairs: (row, head mention, tail mention). Yields (sorted mentions, pairs) per group."""
+    mentions: set = set()
+    group: List[Tuple[int, int, int]] = []
+    for row, h, t in pairs:
+        grown = mentions | {h, t}
+        if group and sum(cost[m] for m in grown) > budget:
+            yield sorted(mentions), group
+            mentions, group, grown = set(), [], {h, t}
+        mentions = grown
+        group.append((row, h, t))
+    if group:
+        yield sorted(mentions), group
 
 
 class MarkedPairModule(torch.nn.Module):

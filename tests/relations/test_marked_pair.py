@@ -287,6 +287,32 @@ def test_all_marking_falls_back_to_pairs_when_the_sentence_is_too_long(tiny_bert
         assert 0 <= start <= end <= len(words)
 
 
+
+def test_all_marking_splits_a_crowded_sentence_into_groups_that_fit(tiny_bert):
+    """Six mentions do not fit marked together in 40 pieces, but groups of them do: fewer sequences than
+    pairs, each within max_length, each pair read from a sequence where both its mentions are marked."""
+    from itertools import combinations
+
+    tok = _tokenizer(tiny_bert)
+    nlp = spacy.blank("en")
+    names = ["naloxone", "clonidine", "lithium", "aspirin", "warfarin", "midazolam"]
+    text = " and ".join(n.capitalize() for n in names) + " interact."
+    doc = _sentence_doc(nlp, text, [(n.capitalize(), "drug") for n in names])
+    e = [(s.start, s.end) for s in doc.ents]
+    pairs = [(*e[a], *e[b]) for a, b in combinations(range(len(e)), 2)]
+    one_pass, _ = encode_contexts(tok, [doc], [pairs], max_length=128, context_tokens=500, typed_markers=True)
+    assert len(one_pass) == 1  # the reference: everything fits in 128
+    seqs, index = encode_contexts(tok, [doc], [pairs], max_length=40, context_tokens=500, typed_markers=True)
+    assert 1 < len(seqs) < len(pairs) and len(index) == len(pairs)
+    assert max(len(q) for q in seqs) <= 40
+    assert max(sum(w == "@" for w in tok.convert_ids_to_tokens(q)) for q in seqs) > 4  # groups, not only pairs
+    for (seq, head, tail, start, end), (a, b) in zip(index, combinations(range(len(names)), 2)):
+        words = tok.convert_ids_to_tokens(seqs[seq])
+        assert words[head] == words[tail] == "@"
+        assert words[head + 4] == names[a] and words[tail + 4] == names[b]
+        between = tok.decode(seqs[seq][start:end]).split()  # the text between the two mentions only
+        assert "interact" not in between and [w for w in between if w in names] == names[a + 1:b]
+
 def test_all_marking_states_are_the_encoders(tiny_bert):
     """The pair vector of `marking = "all"` is [head `@`; tail `@`; mean of the states between], read from
     one encoder pass; checkpointed batches give the same vectors and encoder gradients as one batch."""
