@@ -36,6 +36,7 @@ SCHEMA: Dict[str, Dict[str, Tuple]] = {
     "vocab": {
         "size": (int,),
         "min_frequency": (int,),
+        "extend": (int,),               # words added to a given vocabulary (init_from's / [paths] vocab); 0 = none
     },
     "model": {
         "embedding_size": (int,),
@@ -184,6 +185,11 @@ def validate(cfg: Dict[str, Any], *, source: str = "<config>") -> Dict[str, Dict
             if choices and value not in choices:
                 raise PretrainError(f"{source}: [{section}] {name} = {value!r}; choose one of {', '.join(choices)}.")
         out[section] = dict(values)
+    if out["vocab"]["extend"] < 0:
+        raise PretrainError(f"{source}: [vocab] extend = {out['vocab']['extend']} must be >= 0 (0 keeps the vocabulary as it is).")
+    if out["vocab"]["extend"] and not (out["paths"]["vocab"] or out["model"]["init_from"]):
+        raise PretrainError(f"{source}: [vocab] extend adds words to a given vocabulary ([model] init_from's vocab.txt or "
+                            f"[paths] vocab); with neither, WordPiece is trained on the corpus and already fits it: set extend = 0.")
     obj = out["objective"]
     if not 0 < obj["mask_prob"] < 1 or obj["mask_token_prob"] + obj["random_token_prob"] > 1:
         raise PretrainError(f"{source}: [objective] needs 0 < mask_prob < 1 and mask_token_prob + random_token_prob <= 1.")

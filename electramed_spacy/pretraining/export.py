@@ -67,6 +67,8 @@ def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: U
     """
     from transformers import AutoTokenizer, ElectraForMaskedLM
 
+    from .vocab import read_extension
+
     output_dir = Path(output_dir)
     check_output_dir(output_dir, overwrite=overwrite)
     tmp = output_dir.with_name(f".{output_dir.name}.tmp-{os.getpid()}")  # a name no user picks: safe to remove
@@ -79,6 +81,7 @@ def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: U
         "corpus_tokens": manifest["tokens"],
         "vocabulary": cfg["paths"]["vocab"] or (cfg["model"]["init_from"] and f"{cfg['model']['init_from']}/vocab.txt")
         or f"WordPiece trained on the corpus, {len(tokenizer)} tokens",
+        "vocabulary_added_words": len((read_extension(tokenizer_dir) or {}).get("added", {})),
         "lowercase": cfg["corpus"]["lowercase"],
         "init_from": cfg["model"]["init_from"] or "random",
         "generator_init": cfg["model"]["generator_init"],
@@ -115,7 +118,7 @@ def export_checkpoint(cfg: Dict[str, Any], *, checkpoint: Optional[Path] = None,
 
     from .data import fingerprint
     from .model import build_pretrainer
-    from .prepare import check_init_from
+    from .prepare import added_words, check_init_from
 
     run = Path(cfg["paths"]["output"])
     output = Path(output) if output else run / "model"
@@ -129,7 +132,7 @@ def export_checkpoint(cfg: Dict[str, Any], *, checkpoint: Optional[Path] = None,
         raise PretrainError(f"The vocabulary in {vocab_dir} is missing or does not match the checkpoint {checkpoint}.")
     tokenizer = AutoTokenizer.from_pretrained(str(vocab_dir))
     if cfg["model"]["init_from"]:  # its config gives the architecture
-        check_init_from(cfg["model"]["init_from"], len(tokenizer))
+        check_init_from(cfg["model"]["init_from"], len(tokenizer), added=added_words(vocab_dir))
     model = build_pretrainer(cfg, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
     model.load_state_dict(state["model"])
     manifest = json.loads((run / "shards" / "manifest.json").read_text(encoding="utf8"))

@@ -123,9 +123,12 @@ class ElectraPretrainer(nn.Module):
 
 def build_pretrainer(cfg: Dict[str, Any], *, vocab_size: int, pad_token_id: int) -> ElectraPretrainer:
     """A fresh (or, with [model] init_from, continued) generator + discriminator."""
+    from .vocab import read_extension
+
     model_cfg, obj = cfg["model"], cfg["objective"]
     if model_cfg["init_from"]:
-        disc, gen = load_init_from(model_cfg, vocab_size=vocab_size)
+        extension = read_extension(Path(cfg["paths"]["output"]) / "vocab")
+        disc, gen = load_init_from(model_cfg, vocab_size=vocab_size, extension=extension)
     else:
         disc_config, gen_config = electra_configs(model_cfg, vocab_size=vocab_size, pad_token_id=pad_token_id)
         disc, gen = ElectraForPreTraining(disc_config), ElectraForMaskedLM(gen_config)
@@ -136,7 +139,18 @@ def build_pretrainer(cfg: Dict[str, Any], *, vocab_size: int, pad_token_id: int)
                              sampling=obj["sampling"], temperature=obj["temperature"])
 
 
-def load_init_from(model_cfg: Dict[str, Any], *, vocab_size: int) -> Tuple[ElectraForPreTraining, ElectraForMaskedLM]:
+def extended_embeddings(weight: torch.Tensor, extension: Dict[str, Any]) -> torch.Tensor:
+    """`weight` (old vocabulary x width) with one row per word [vocab] extend added: the mean of the rows of
+    its old pieces (so "nephrotoxicity" starts where "ne ##ph ##rot ##ox ##icity" averaged)."""
+    if weight.shape[0] != extension["base_size"]:
+        raise PretrainError(f"The vocabulary extension was built on {extension['base_size']} tokens "
+                            f"({extension['base_vocab']}), the checkpoint's embeddings have {weight.shape[0]} rows.")
+    rows = [weight[torch.tensor(ids)].mean(0) for ids in extension["added"].values()]
+    return torch.cat([weight, torch.stack(rows)]) if rows else weight
+
+
+def load_init_from(model_cfg: Dict[str, Any], *, vocab_size: int,
+                   extension: Optional[Dict[str, Any]] = None) -> Tuple[ElectraForPreTraining, ElectraForMaskedLM]:
     """Discriminator weights from a BERT or ELECTRA `save_pretrained` dir (domain-adaptive pre-training).
 
     BERT encoders have the same parameter names as ELECTRA's, so a BERT checkpoint (e.g. MiniLM)
@@ -155,12 +169,18 @@ def load_init_from(model_cfg: Dict[str, Any], *, vocab_size: int) -> Tuple[Elect
                                 type_vocab_size=getattr(src_config, "type_vocab_size", 2),
                                 layer_norm_eps=getattr(src_config, "layer_norm_eps", 1e-12), **keys)
     disc = ElectraForPreTraining(disc_config)
-    missing, unexpected = disc.electra.load_state_dict(base.state_dict(), strict=False)
+    state = base.state_dict()
+    if extension:  # [vocab] extend: the added words' embeddings from their old pieces
+        key = "embeddings.word_embeddings.weight"
+        state[key] = extended_embeddings(state[key], extension)
+    missing, unexpected = disc.electra.load_state_dict(state, strict=False)
     unexpected = [k for k in unexpected if not k.startswith("pooler.")]
     if missing or unexpected:
         raise PretrainError(f"{path} is not a BERT/ELECTRA encoder this loader understands (missing {missing[:3]}, unexpected {unexpected[:3]}).")
     if (path / "generator" / "config.json").exists():
         gen = ElectraForMaskedLM.from_pretrained(str(path / "generator"))
+        if gen.config.vocab_size != vocab_size:  # [vocab] extend: embeddings are the discriminator's (tied); the bias grows
+            gen.resize_token_embeddings(vocab_size)
     else:
         gen = ElectraForMaskedLM(generator_config(disc_config, model_cfg["generator_size"], model_cfg["generator_layers"]))
         if model_cfg["generator_init"] == "lower_layers":

@@ -21,7 +21,8 @@ def prepare_vocab(cfg: Dict[str, Any], files: List[Path], *, locked: Optional[st
         if not Path(vocab_file).exists():
             raise PretrainError(f"[model] init_from = {init_from!r} has no vocab.txt; set [paths] vocab to the checkpoint's vocabulary.")
     build_vocab(files, out, vocab_file=vocab_file, lowercase=cfg["corpus"]["lowercase"], size=cfg["vocab"]["size"],
-                min_frequency=cfg["vocab"]["min_frequency"], max_seq_length=cfg["corpus"]["max_seq_length"], locked=locked)
+                min_frequency=cfg["vocab"]["min_frequency"], max_seq_length=cfg["corpus"]["max_seq_length"], locked=locked,
+                extend=cfg["vocab"]["extend"])
     return out
 
 
@@ -40,7 +41,7 @@ def prepare_data(cfg: Dict[str, Any], *, progress: bool = True) -> Dict[str, Any
                   f"{ckpt}, which was trained with {output / 'vocab'}. Resume with the original settings, or start a new [paths] output")
     vocab_dir = prepare_vocab(cfg, files, locked=locked)
     if cfg["model"]["init_from"]:
-        check_init_from(cfg["model"]["init_from"], vocab_size(vocab_dir))
+        check_init_from(cfg["model"]["init_from"], vocab_size(vocab_dir), added=added_words(vocab_dir))
     manifest = build_shards(files, vocab_dir, output / "shards", cfg["corpus"], progress=progress, ranges=ranges)
     return {"files": files, "vocab_dir": vocab_dir, "manifest": manifest}
 
@@ -51,17 +52,27 @@ def vocab_size(vocab_dir: Path) -> int:
     return Tokenizer.from_file(str(Path(vocab_dir) / "tokenizer.json")).get_vocab_size()
 
 
-def check_init_from(init_from: str, vocab_size: int) -> None:
+def added_words(vocab_dir: Path) -> int:
+    """How many words [vocab] extend added to the run's vocabulary (0 for none)."""
+    from .vocab import read_extension
+
+    extension = read_extension(vocab_dir)
+    return len(extension["added"]) if extension else 0
+
+
+def check_init_from(init_from: str, vocab_size: int, *, added: int = 0) -> None:
     """The one check of [model] init_from (`model.load_init_from` trusts it): a save_pretrained dir whose
-    vocabulary has `vocab_size` tokens. Runs before any tokenisation, and before an export."""
+    vocabulary has `vocab_size` tokens, less the `added` words of [vocab] extend. Runs before any
+    tokenisation, and before an export."""
     from transformers import AutoConfig
 
     path = Path(init_from)
     if not (path / "config.json").exists():
         raise PretrainError(f"[model] init_from = {init_from!r} is not a save_pretrained directory (no config.json).")
     expected = AutoConfig.from_pretrained(str(path)).vocab_size
-    if vocab_size != expected:
+    if vocab_size - added != expected:
         raise PretrainError(
-            f"The vocabulary ({vocab_size} tokens) does not match the checkpoint {path} ({expected}). "
+            f"The vocabulary ({vocab_size} tokens{f', {added} of them added by [vocab] extend' if added else ''}) "
+            f"does not match the checkpoint {path} ({expected}). "
             f"Set [paths] vocab = null to use the checkpoint's own vocab.txt, or point it at {path}/vocab.txt."
         )

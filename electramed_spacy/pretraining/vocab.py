@@ -6,8 +6,9 @@ Hugging Face `tokenizers`, and `load_vocab_file` wraps either as a fast BERT
 tokenizer that `save_pretrained` writes next to the model. The same corpus and
 settings always give the same vocab.txt (see `train_wordpiece`).
 """
+from collections import Counter
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Union
+from typing import Callable, Dict, Iterable, List, Optional, Union
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -80,12 +81,46 @@ def _from_tokens(tokens: List[str], *, lowercase: bool) -> PreTrainedTokenizerFa
     return wrap_tokenizer(tok, lowercase=lowercase)
 
 
+EXTENSION_FILE = "vocab_extension.json"
+
+
+def words_to_add(tokenizer: PreTrainedTokenizerFast, lines: Iterable[str], n: int, min_frequency: int) -> Dict[str, List[int]]:
+    """Up to `n` words of `lines` that `tokenizer` splits into several pieces, as {word: its piece ids}.
+
+    Words are what the tokenizer's own normaliser and pre-tokeniser make of the text (lower-cased,
+    punctuation apart), seen at least `min_frequency` times, with a letter, without [UNK] pieces.
+    Ranked by pieces saved (frequency x (pieces - 1)), then alphabetically: the same corpus always
+    gives the same words."""
+    backend = tokenizer.backend_tokenizer
+    counts: Counter = Counter()
+    for line in lines:
+        text = backend.normalizer.normalize_str(line) if backend.normalizer else line
+        counts.update(word for word, _ in backend.pre_tokenizer.pre_tokenize_str(text))
+    known = tokenizer.get_vocab()
+    words = sorted(w for w, c in counts.items() if c >= min_frequency and w not in known and any(ch.isalpha() for ch in w))
+    pieces = tokenizer(words, add_special_tokens=False)["input_ids"] if words else []
+    unk = tokenizer.unk_token_id
+    scored = [(-(counts[w] * (len(ids) - 1)), w, ids) for w, ids in zip(words, pieces) if len(ids) > 1 and unk not in ids]
+    return {w: ids for _, w, ids in sorted(scored)[:n]}
+
+
+def read_extension(vocab_dir: Union[str, Path]) -> Optional[dict]:
+    """The `vocab_extension.json` of a built vocabulary dir, or None when nothing was added."""
+    import json
+
+    path = Path(vocab_dir) / EXTENSION_FILE
+    return json.loads(path.read_text(encoding="utf8")) if path.exists() else None
+
+
 def build_vocab(
     files, out_dir: Union[str, Path], *, vocab_file=None, lowercase: bool, size: int, min_frequency: int,
-    max_seq_length: int, locked: Optional[str] = None,
+    max_seq_length: int, locked: Optional[str] = None, extend: int = 0,
 ) -> PreTrainedTokenizerFast:
     """Train WordPiece on `files` (streamed) or wrap `vocab_file`; save the fast tokenizer to `out_dir`.
 
+    With `extend` (and a `vocab_file`), the `words_to_add` of `files` are appended to the vocabulary: old
+    tokens keep their ids, and `vocab_extension.json` lists each new word's old piece ids, from which
+    `model.load_init_from` initialises its embedding.
     A rerun with the same inputs reuses the saved tokenizer (the `vocab_spec.json` marker is written last).
     With `locked` (a message), a saved vocabulary built from other inputs is an error instead of being
     rebuilt: checkpoints were trained with it.
@@ -97,25 +132,39 @@ def build_vocab(
     from .data import iter_corpus_lines
 
     out_dir = Path(out_dir)
+    if extend and not vocab_file:
+        raise PretrainError("[vocab] extend adds words to a given vocabulary (init_from's vocab.txt or [paths] vocab); "
+                            "a WordPiece vocabulary trained on the corpus already fits it.")
+    uses_corpus = not vocab_file or extend > 0
     spec = {"vocab_file": str(vocab_file) if vocab_file else None, "lowercase": lowercase,
-            "size": None if vocab_file else size, "min_frequency": None if vocab_file else min_frequency,
-            "files": [f"{p}:{Path(p).stat().st_size}" for p in files] if not vocab_file else None}
+            "size": None if vocab_file else size, "min_frequency": min_frequency if uses_corpus else None,
+            "files": [f"{p}:{Path(p).stat().st_size}" for p in files] if uses_corpus else None}
+    if extend:  # absent otherwise, so vocabularies built before the option existed still match
+        spec["extend"] = extend
     marker = out_dir / "vocab_spec.json"
     if marker.exists():
         old = json.loads(marker.read_text(encoding="utf8"))
         if old == spec:
             return AutoTokenizer.from_pretrained(str(out_dir))
         if locked:
-            changed = ", ".join(sorted(k for k in spec if spec[k] != old.get(k)))
+            changed = ", ".join(sorted(k for k in set(spec) | set(old) if spec.get(k) != old.get(k)))
             raise PretrainError(f"{locked} (changed since {out_dir} was built: {changed}).")
     if vocab_file:
         if not Path(vocab_file).exists():
             raise PretrainError(f"[paths] vocab = {str(vocab_file)!r} does not exist. Give a vocab.txt (one token per line) or null to train one.")
         tokenizer = load_vocab_file(vocab_file, lowercase=lowercase)
+        if extend:
+            added = words_to_add(tokenizer, iter_corpus_lines(files), extend, min_frequency)
+            base = [t for t, _ in sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])]
+            extension = {"base_vocab": str(vocab_file), "base_size": len(base), "added": added}
+            tokenizer = _from_tokens(base + list(added), lowercase=lowercase)
     else:
         tokenizer = train_wordpiece(lambda: iter_corpus_lines(files), size, lowercase=lowercase, min_frequency=min_frequency)
     tokenizer.model_max_length = max_seq_length
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(out_dir))
+    (out_dir / EXTENSION_FILE).unlink(missing_ok=True)
+    if extend:
+        (out_dir / EXTENSION_FILE).write_text(json.dumps(extension, indent=1), encoding="utf8")
     marker.write_text(json.dumps(spec), encoding="utf8")
     return tokenizer
