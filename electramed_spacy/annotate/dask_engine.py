@@ -42,8 +42,8 @@ MISSING = "--engine dask needs Dask: pip install 'electramed-spacy[dask]' (or 'd
 class PipelinePlugin(WorkerPlugin):
     """One pipeline per worker, loaded when the worker starts (or joins the cluster later)."""
 
-    def __init__(self, pipeline: str, batch_size: int):
-        self.pipeline, self.batch_size = pipeline, batch_size
+    def __init__(self, pipeline: str, batch_size: int, config: Optional[dict] = None):
+        self.pipeline, self.batch_size, self.config = pipeline, batch_size, config
         self.nlp = None
         self.lock = threading.Lock()
 
@@ -54,13 +54,13 @@ class PipelinePlugin(WorkerPlugin):
         torch.set_num_threads(max(1, worker.state.nthreads))
         spacy.prefer_gpu()
         try:
-            self.nlp = spacy.load(self.pipeline)
+            self.nlp = spacy.load(self.pipeline, config=self.config or {})
         except (OSError, ValueError) as err:
             raise ValueError(f"worker {worker.address}: cannot load the pipeline {self.pipeline!r} ({' '.join(str(err).split())}); "
                              "install it on every worker or put it at the same path there.") from None
 
     def __getstate__(self):  # sent to workers before setup: no pipeline, no lock
-        return {"pipeline": self.pipeline, "batch_size": self.batch_size}
+        return {"pipeline": self.pipeline, "batch_size": self.batch_size, "config": self.config}
 
     def __setstate__(self, state) -> None:
         self.__init__(**state)
@@ -77,8 +77,9 @@ def annotate_shard(index: int, items: List[Tuple[str, str]], output_format: str)
 
 
 def run_dask(pipeline: str, shards: Iterable, write: Callable, tick: Callable, *, address: Optional[str], workers: int,
-             threads: int, batch_size: int, output_format: str) -> int:
-    """Annotate `shards` on the cluster at `address` (or a local one of `workers`); returns the number of workers."""
+             threads: int, batch_size: int, output_format: str, config: Optional[dict] = None) -> int:
+    """Annotate `shards` on the cluster at `address` (or a local one of `workers`); returns the number of workers.
+    `config`: `spacy.load` overrides each worker applies (e.g. `--quantize`)."""
     if WorkerPlugin is object:
         raise ValueError(MISSING)
     cluster = None
@@ -93,7 +94,7 @@ def run_dask(pipeline: str, shards: Iterable, write: Callable, tick: Callable, *
                                dashboard_address=":0", silence_logs=logging.ERROR)  # any free port: 8787 may be taken
         client = Client(cluster)
     try:
-        client.register_plugin(PipelinePlugin(pipeline, batch_size), name=PLUGIN)
+        client.register_plugin(PipelinePlugin(pipeline, batch_size, config), name=PLUGIN)
         client.wait_for_workers(1)
         in_flight = as_completed()
 

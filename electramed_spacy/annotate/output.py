@@ -116,7 +116,7 @@ def open_output(output_dir: Path, settings: Dict[str, object]):
     manifest = output_dir / MANIFEST
     if manifest.exists():
         before = json.loads(manifest.read_text(encoding="utf8"))
-        changed = [key for key in settings if before.get(key) != settings[key]]
+        changed = [key for key in dict.fromkeys([*settings, *before]) if before.get(key) != settings.get(key)]
         if changed:
             lock.close()
             raise ValueError(

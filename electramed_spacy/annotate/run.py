@@ -111,19 +111,39 @@ def set_threads(n: int) -> None:
         os.environ[var] = str(n)
 
 
-def load_pipeline(pipeline: Union[str, Path], gpu_id: int = -1) -> "spacy.language.Language":
+def load_pipeline(pipeline: Union[str, Path], gpu_id: int = -1, quantize: Optional[str] = None) -> "spacy.language.Language":
+    """The pipeline; with `quantize`, every `electramed.Transformer.v1` component runs int8 (CPU inference)."""
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     try:
-        return spacy.load(pipeline)
+        nlp = spacy.load(pipeline)
+        if quantize is None:
+            return nlp
+        return spacy.load(pipeline, config=quantize_overrides(nlp, quantize))
     except (OSError, ValueError) as err:  # spaCy's E050 "Can't find model" is an OSError
         raise ValueError(f"cannot load the pipeline {str(pipeline)!r}: {' '.join(str(err).split())}") from None
 
 
-def _settings(pipeline, input_path, files, fmt, nlp, shard_size, output_format) -> Dict[str, object]:
+def quantize_overrides(nlp: "spacy.language.Language", mode: str) -> Dict[str, object]:
+    """`spacy.load(..., config=...)` overrides that run each component built on `electramed.Transformer.v1`
+    with `quantize = mode` (float32 otherwise: int8 and autocast do not combine). The saved weights stay
+    float; they are quantized once, at the first batch."""
+    from ..ml.transformer import QUANTIZE_MODES
+
+    if mode not in QUANTIZE_MODES:
+        raise ValueError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}; got {mode!r}.")
+    names = [name for name, component in nlp.config["components"].items()
+             if isinstance(component.get("model"), dict) and "quantize" in component["model"]]
+    if not names:
+        raise ValueError(f"--quantize: no component of this pipeline ({', '.join(nlp.pipe_names)}) runs on an "
+                         "electramed.Transformer.v1 encoder, the one that can be quantized.")
+    return {"components": {name: {"model": {"quantize": mode, "autocast": None}} for name in names}}
+
+
+def _settings(pipeline, input_path, files, fmt, nlp, shard_size, output_format, quantize=None) -> Dict[str, object]:
     """What shapes the shards; a resumed run must match it (see module docstring)."""
     meta = nlp.meta
-    return {
+    settings = {
         "pipeline": str(Path(pipeline).resolve()) if Path(pipeline).exists() else str(pipeline),
         "pipeline_meta": f"{meta.get('lang')}_{meta.get('name')}-{meta.get('version')} {nlp.pipe_names}",
         "pipeline_files": _files_digest(Path(pipeline)) if Path(pipeline).is_dir() else None,
@@ -134,6 +154,9 @@ def _settings(pipeline, input_path, files, fmt, nlp, shard_size, output_format) 
         "shard_size": shard_size,
         "output_format": output_format,
     }
+    if quantize:  # only when set: runs started before the option existed still resume
+        settings["quantize"] = quantize
+    return settings
 
 
 def _files_digest(folder: Path) -> str:
@@ -217,6 +240,7 @@ def annotate(
     gpu_id: int = -1,
     on_error: str = "count",
     progress: bool = True,
+    quantize: Optional[str] = None,
 ) -> Summary:
     """Annotate every record of `input_path` with `pipeline` into shards under `output_dir` (see the module docstring)."""
     _check_options(input_format, output_format, shard_size, batch_size, workers, engine, on_error, gpu_id)
@@ -224,8 +248,10 @@ def annotate(
     files, fmt = resolve_input(input_path, input_format)
     n_threads = threads_per_worker(threads, workers)
     set_threads(n_threads)
-    nlp = load_pipeline(pipeline, gpu_id if engine == "local" else -1)
-    settings = _settings(pipeline, input_path, files, fmt, nlp, shard_size, output_format)
+    if quantize is not None and gpu_id >= 0:
+        raise ValueError("--quantize is for CPU inference (torch's dynamic int8 kernels); leave out --gpu-id or --quantize.")
+    nlp = load_pipeline(pipeline, gpu_id if engine == "local" else -1, quantize)
+    settings = _settings(pipeline, input_path, files, fmt, nlp, shard_size, output_format, quantize)
     lock = open_output(output_dir, settings)
     summary = Summary(output=str(output_dir), workers=workers, engine=engine)
     examples: List[Malformed] = []
@@ -259,9 +285,11 @@ def annotate(
             else:
                 from .dask_engine import run_dask
 
+                overrides = quantize_overrides(nlp, quantize) if quantize else None
                 del nlp  # the workers hold the pipelines
                 summary.workers = run_dask(settings["pipeline"], shards, write, tick, address=address, workers=workers,
-                                           threads=n_threads, batch_size=batch_size, output_format=output_format)
+                                           threads=n_threads, batch_size=batch_size, output_format=output_format,
+                                           config=overrides)
         os.replace(log_path, output_dir / MALFORMED_LOG)
         summary.seconds = time.perf_counter() - start
         write_atomic(output_dir / SUMMARY, json.dumps(summary.as_dict(), indent=2).encode("utf8"))

@@ -28,6 +28,10 @@ def annotate_command(
     gpu_id: int = typer.Option(-1, "--gpu-id", help="Local engine: GPU to use (-1: CPU). Dask workers use their node's GPU when it has one"),
     on_error: str = typer.Option("count", "--on-error", help="Malformed records: count (skip, count and list them) | stop"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary (summary.json is still written)"),
+    quantize: Optional[str] = typer.Option(
+        None, "--quantize", help="CPU: run the pipeline's electramed.Transformer.v1 encoders with int8 weights: "
+        "dynamic_int8_per_channel (BC5CDR NER: F1 77.77 vs 77.82, 1.65x the words/s) or dynamic_int8 (F1 -0.65). "
+        "Not for relation pipelines on a shared encoder (v2: micro-F1 56.20 -> 45.79)"),
 ) -> None:
     """Annotate a corpus: JSON lines {id, text, entities, relations[, answers]} with character offsets, or DocBins.
     Output goes to shards written atomically; rerun the same command to resume after an interruption."""
@@ -37,7 +41,7 @@ def annotate_command(
         annotate(
             pipeline, input_path, output_dir, input_format=input_format, output_format=output_format,
             shard_size=shard_size, batch_size=batch_size, workers=workers, threads=threads, engine=engine,
-            address=address, gpu_id=gpu_id, on_error=on_error, progress=not quiet,
+            address=address, gpu_id=gpu_id, on_error=on_error, progress=not quiet, quantize=quantize,
         )
     except ValueError as err:
         _fail(str(err))
