@@ -16,6 +16,20 @@ TINY_TEXT = [
 ] * 5
 
 
+def save_tiny_bert(path: Path, vocab: list, *, layers: int = 2, intermediate: int = 64, max_positions: int = 64) -> Path:
+    """A random width-32 BERT with `vocab` (whole tokens, one per line), saved like a hub checkpoint."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path.mkdir(parents=True)
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
+                         intermediate_size=intermediate, max_position_embeddings=max_positions)).save_pretrained(path)
+    BertTokenizerFast(str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    return path
+
+
 def require_shared(*parts: str) -> Path:
     """Path under ../shared/data, or skip with the reason."""
     path = SHARED_DATA.joinpath(*parts)

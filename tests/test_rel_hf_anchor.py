@@ -7,7 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import torch
+
+from conftest import save_tiny_bert
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rel_hf_anchor.py"
 
@@ -70,17 +71,8 @@ def ddi_dir(tmp_path):
 
 @pytest.fixture
 def bert_dir(tmp_path):
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    path = tmp_path / "bert"
-    path.mkdir()
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "@", "$"] + WORDS
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=37, max_position_embeddings=128)).save_pretrained(path)
-    BertTokenizerFast(str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
-    return path
+    return save_tiny_bert(tmp_path / "bert", vocab, layers=1, intermediate=37, max_positions=128)
 
 
 def test_pairs_labels_and_masking(anchor, ddi_dir):

@@ -3,6 +3,7 @@ the generator warm start copies the checkpoint's lower layers, and misuse fails 
 import pytest
 import torch
 
+from conftest import save_tiny_bert
 from electramed_spacy.pretraining.errors import PretrainError
 from electramed_spacy.pretraining.model import build_pretrainer
 from electramed_spacy.pretraining.train import pretrain
@@ -16,17 +17,8 @@ WORDS = ["naloxone", "reverses", "the", "effect", "of", "clonidine", "cisplatin"
 @pytest.fixture
 def bert_dir(tmp_path):
     """A 3-layer, width-32 BERT with a whole-word vocabulary, saved like a hub checkpoint."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    path = tmp_path / "bert"
-    path.mkdir()
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + WORDS + list("abcdefghijklmnopqrstuvwxyz")
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(path)
-    BertTokenizerFast(str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
-    return path
+    return save_tiny_bert(tmp_path / "bert", vocab, layers=3)
 
 
 def vocab_size(path):

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from conftest import save_tiny_bert
 from electramed_spacy.pretraining.config import load_config
 from electramed_spacy.pretraining.errors import PretrainError
 from electramed_spacy.pretraining.model import build_pretrainer
@@ -21,17 +22,8 @@ KNOWN = ["the", "of", "and", "in", "with", "effect", "reverses", "patients", "ca
 
 @pytest.fixture
 def bert_dir(tmp_path):
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    path = tmp_path / "bert"
-    path.mkdir()
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + KNOWN + LETTERS + ["##" + c for c in LETTERS]
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(path)
-    BertTokenizerFast(str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
-    return path
+    return save_tiny_bert(tmp_path / "bert", vocab)
 
 
 def extend_cfg(corpus, output, bert_dir, extend, **extra):
