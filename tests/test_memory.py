@@ -1,4 +1,5 @@
 """electramed.malloc_mmap_threshold.v1: glibc's mmap threshold fixed for training (electramed_spacy/memory.py)."""
+import os
 import platform
 import subprocess
 import sys
@@ -42,7 +43,11 @@ PROBE = textwrap.dedent("""
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's mallopt and mallinfo2")
 def test_fixed_threshold_keeps_large_blocks_out_of_the_heap():
-    added = {mode: subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True).stdout.strip()
+    # any MALLOC_* variable turns glibc's dynamic threshold off (dask's local cluster, run by an earlier
+    # test, leaves MALLOC_TRIM_THRESHOLD_ in this process's environment): the probe runs without them
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    added = {mode: subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True,
+                                  env=env).stdout.strip()
              for mode in ("dynamic", "fixed")}
     assert added == {"dynamic": "0", "fixed": "1"}
 
