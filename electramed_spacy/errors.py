@@ -129,6 +129,11 @@ class Errors:
         "[E054] [components.<relation pipe>.model] marking={value!r} is unknown: use \"pair\" (one sequence per "
         "candidate pair, its two mentions marked) or \"all\" (one sequence per sentence, every mention marked)."
     )
+    E056 = (
+        "[E056] [components.<relation pipe>.model] quantize = {value!r}: {reason} Train with quantize = null and "
+        "switch it on when loading the trained pipeline: spacy.load(path, config={{\"components\": "
+        "{{\"relation_extractor\": {{\"model\": {{\"quantize\": \"dynamic_int8_per_channel\", \"autocast\": None}}}}}}}})."
+    )
     E055 = (
         "[E055] [initialize.before_init] electramed.malloc_mmap_threshold.v1: threshold_bytes must be between 1 and "
         "33554432 (32 MB, glibc's limit), got {value}."

@@ -112,7 +112,7 @@ def set_threads(n: int) -> None:
 
 
 def load_pipeline(pipeline: Union[str, Path], gpu_id: int = -1, quantize: Optional[str] = None) -> "spacy.language.Language":
-    """The pipeline; with `quantize`, every `electramed.Transformer.v1` component runs int8 (CPU inference)."""
+    """The pipeline; with `quantize`, every encoder that can be quantized runs int8 (CPU inference)."""
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     try:
@@ -125,9 +125,10 @@ def load_pipeline(pipeline: Union[str, Path], gpu_id: int = -1, quantize: Option
 
 
 def quantize_overrides(nlp: "spacy.language.Language", mode: str) -> Dict[str, object]:
-    """`spacy.load(..., config=...)` overrides that run each component built on `electramed.Transformer.v1`
-    with `quantize = mode` (float32 otherwise: int8 and autocast do not combine). The saved weights stay
-    float; they are quantized once, at the first batch."""
+    """`spacy.load(..., config=...)` overrides that run each component whose model takes `quantize`
+    (`electramed.Transformer.v1`, `electramed.RelationModel.v3`) with `quantize = mode` and float32
+    activations (int8 and autocast do not combine). The saved weights stay float; they are quantized
+    once, at the first batch."""
     from ..ml.transformer import QUANTIZE_MODES
 
     if mode not in QUANTIZE_MODES:
@@ -135,8 +136,8 @@ def quantize_overrides(nlp: "spacy.language.Language", mode: str) -> Dict[str, o
     names = [name for name, component in nlp.config["components"].items()
              if isinstance(component.get("model"), dict) and "quantize" in component["model"]]
     if not names:
-        raise ValueError(f"--quantize: no component of this pipeline ({', '.join(nlp.pipe_names)}) runs on an "
-                         "electramed.Transformer.v1 encoder, the one that can be quantized.")
+        raise ValueError(f"--quantize: no component of this pipeline ({', '.join(nlp.pipe_names)}) has an encoder "
+                         "that can be quantized (electramed.Transformer.v1, electramed.RelationModel.v3).")
     return {"components": {name: {"model": {"quantize": mode, "autocast": None}} for name in names}}
 
 

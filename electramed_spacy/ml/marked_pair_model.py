@@ -55,6 +55,7 @@ Design, and why:
   DDI-2013 at 256 pieces kept training as slow as the pair marking: README, relations). Levitated
   markers (Ye et al. 2022) would keep pair-specific inputs in one pass; not built.
 """
+import functools
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
@@ -413,7 +414,8 @@ def _batches(sequences: List[List[int]], index: numpy.ndarray, pad_id: int, batc
     return batches, torch.as_tensor(restore, dtype=torch.long, device=device)
 
 
-def _features_forward(model: Model, X, is_train: bool):
+def _features_forward(model: Model, X, is_train: bool, runtime: Optional[Dict] = None):
+    runtime = runtime or {}
     docs, candidates = X
     shim: MarkedPairShim = model.shims[0]
     encode = encode_contexts if model.attrs["marking"] == "all" else encode_pairs
@@ -428,7 +430,18 @@ def _features_forward(model: Model, X, is_train: bool):
     pad_id = shim.tokenizer.pad_token_id or 0
     batches, order = _batches(sequences, positions, pad_id, model.attrs["batch_size"], device)
     inputs = ArgsKwargs(args=(batches, order, model.attrs["autocast"], model.attrs["marking"] == "all"), kwargs={})
-    output, torch_backprop = shim(inputs, is_train)
+    quantize = runtime.get("quantize")
+    if quantize:
+        if is_train:
+            raise ElectraMedError(Errors.E056.format(value=quantize, reason="int8 weights are for inference; they cannot be trained."))
+        float_module = shim._model
+        shim._model = _quantized_copy(shim, float_module, quantize)
+        try:
+            output, torch_backprop = shim(inputs, is_train)
+        finally:
+            shim._model = float_module
+    else:
+        output, torch_backprop = shim(inputs, is_train)
     feats = model.ops.asarray2f(torch2xp(output.detach()))
 
     def backprop(d_feats: Floats2d) -> List:
@@ -437,6 +450,17 @@ def _features_forward(model: Model, X, is_train: bool):
         return []
 
     return feats, backprop
+
+
+def _quantized_copy(shim: "MarkedPairShim", module: torch.nn.Module, mode: str) -> torch.nn.Module:
+    """An int8 copy of `module` for inference (`transformer._quantize_dynamic_int8`), made on first use and
+    again whenever the float module is replaced (from_bytes); the float module stays the one saved."""
+    from .transformer import _quantize_dynamic_int8
+
+    cached = getattr(shim, "_int8", None)
+    if cached is None or cached[0] is not module:
+        shim._int8 = (module, _quantize_dynamic_int8(module, per_channel=mode.endswith("per_channel")))
+    return shim._int8[1]
 
 
 def _features_init(model: Model, X=None, Y=None) -> Model:
@@ -456,8 +480,15 @@ def _features_init(model: Model, X=None, Y=None) -> Model:
 
 
 def marked_pair_features(name: str, max_length: int, batch_size: int, context_tokens: int, typed_markers: bool,
-                         autocast: Optional[str], tokenizer_config: Optional[Dict], marking: str = "pair") -> Model:
+                         autocast: Optional[str], tokenizer_config: Optional[Dict], marking: str = "pair",
+                         quantize: Optional[str] = None) -> Model:
     """(docs, candidates) -> (n_pairs, 2 or 3 * encoder width): the marker states of each marked pair."""
+    from .transformer import QUANTIZE_MODES
+
+    if quantize is not None and quantize not in QUANTIZE_MODES:
+        raise ElectraMedError(Errors.E056.format(value=quantize, reason=f"use one of {', '.join(QUANTIZE_MODES)} or null."))
+    if quantize is not None and autocast is not None:
+        raise ElectraMedError(Errors.E056.format(value=quantize, reason=f"int8 kernels take float32 activations: set autocast = null (not {autocast!r})."))
     if marking not in MARKINGS:
         raise ElectraMedError(Errors.E054.format(value=marking))
     for key, value, low in (("batch_size", batch_size, 1), ("context_tokens", context_tokens, 0)):
@@ -466,8 +497,12 @@ def marked_pair_features(name: str, max_length: int, batch_size: int, context_to
     if autocast not in (None, "bfloat16", "float16"):
         raise ElectraMedError(Errors.E003.format(value=autocast, options="'bfloat16', 'float16'"))
     tok_cfg = {"use_fast": True, **(tokenizer_config or {})}
+    # quantize is not an attr: thinc's from_bytes restores saved attrs over the config's, and a load-time
+    # `spacy.load(path, config=...)` override must win over the float32 it was trained with
+    runtime = {"quantize": quantize}
     return Model(
-        "electramed_marked_pairs", _features_forward, init=_features_init, shims=[MarkedPairShim(None)],
+        "electramed_marked_pairs", functools.partial(_features_forward, runtime=runtime), init=_features_init,
+        shims=[MarkedPairShim(None)],
         dims={"nO": None},
         attrs={"name": str(name), "max_length": max_length, "batch_size": batch_size, "context_tokens": context_tokens,
                "typed_markers": typed_markers, "autocast": autocast, "tokenizer_config": tok_cfg, "marking": marking},
@@ -488,6 +523,7 @@ def build_marked_pair_relation_model(
     tokenizer_config: Optional[Dict] = None,
     nO: Optional[int] = None,
     marking: str = "pair",
+    quantize: Optional[str] = None,
 ) -> Model:
     """Classify candidate pairs, each encoded with its mentions marked: (docs, candidates) -> (n_pairs, nO).
 
@@ -506,9 +542,11 @@ def build_marked_pair_relation_model(
         vector is [head `@`; tail `#`]) or "all" (one sequence per context with every mention of its
         pairs marked `@ ... @`, one pass for all of them; the pair vector adds the mean state of the text
         between the two mentions). See the module docstring.
+    quantize: null, or "dynamic_int8" / "dynamic_int8_per_channel" for CPU inference through an int8 copy of
+        the encoder's Linear layers (needs autocast = null; training refuses it; the saved weights stay float).
     """
     features = marked_pair_features(name, max_length, batch_size, context_tokens, typed_markers, autocast,
-                                    tokenizer_config, marking)
+                                    tokenizer_config, marking, quantize)
     hidden = Maxout(nO=hidden_width, nP=maxout_pieces, normalize=True, dropout=dropout)
     model = chain(features, hidden, Softmax(nO=nO))
     # the pipe reads these refs: "tok2vec" = the encoder (stepped at the plain rate), "features", "output_layer"

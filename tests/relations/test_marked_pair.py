@@ -165,6 +165,36 @@ def test_overfitting_and_round_trip(tiny_bert, tmp_path, marking):
     assert nlp.evaluate([copy_gold_entities(eg) for eg in train])["rel_micro_f"] == 1.0
 
 
+
+def test_int8_inference_switched_on_at_load(tiny_bert, tmp_path):
+    """`quantize` in spacy.load's config overrides runs the saved float32 pipeline through an int8 copy of its
+    encoder (scores close, not equal); the saved weights stay float; training and bad settings are refused."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    fix_random_seed(0)
+    nlp = _nlp(tiny_bert)
+    train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
+    optimizer = nlp.initialize(lambda: train)
+    for _ in range(10):
+        nlp.update([copy_gold_entities(eg) for eg in train], sgd=optimizer)
+    nlp.to_disk(tmp_path / "float")
+    overrides = {"components": {"relation_extractor": {"model": {"quantize": "dynamic_int8_per_channel"}}}}
+    int8 = spacy.load(tmp_path / "float", config=overrides)
+    docs = lambda: [copy_gold_entities(eg).predicted for eg in train]  # noqa: E731
+    a = [r.score for d in nlp.pipe(docs()) for r in d._.relations]
+    b = [r.score for d in int8.pipe(docs()) for r in d._.relations]
+    assert len(a) == len(b) > 0 and a != b
+    numpy.testing.assert_allclose(a, b, atol=0.1)
+    shim = int8.get_pipe("relation_extractor").model.get_ref("features").shims[0]
+    assert not any(isinstance(m, DynamicQuantizedLinear) for m in shim._model.modules())  # the float one is kept
+    assert any(isinstance(m, DynamicQuantizedLinear) for m in shim._int8[1].modules())  # and used through a copy
+    with pytest.raises(ElectraMedError, match=r"\[E056\].*cannot be trained"):
+        int8.update([copy_gold_entities(eg) for eg in train])
+    with pytest.raises(ElectraMedError, match=r"\[E056\].*use one of dynamic_int8"):
+        _nlp(tiny_bert, quantize="int4")
+    with pytest.raises(ElectraMedError, match=r"\[E056\].*set autocast = null"):
+        _nlp(tiny_bert, quantize="dynamic_int8", autocast="bfloat16")
+
 def test_empty_docs_no_pairs_and_negative_sampling(tiny_bert):
     fix_random_seed(0)
     nlp = _nlp(tiny_bert, batch_size=2)
