@@ -130,9 +130,10 @@ class Errors:
         "candidate pair, its two mentions marked) or \"all\" (one sequence per sentence, every mention marked)."
     )
     E056 = (
-        "[E056] [components.<relation pipe>.model] quantize = {value!r}: {reason} Train with quantize = null and "
-        "switch it on when loading the trained pipeline: spacy.load(path, config={{\"components\": "
-        "{{\"relation_extractor\": {{\"model\": {{\"quantize\": \"dynamic_int8_per_channel\", \"autocast\": None}}}}}}}})."
+        "[E056] [components.<pipe>.model] quantize = {value!r}: {reason} Train with quantize = null and switch it "
+        "on when loading the trained pipeline: spacy.load(path, config={{\"components\": {{\"<pipe>\": "
+        "{{\"model\": {{\"quantize\": \"dynamic_int8_per_channel\", \"autocast\": None}}}}}}}}) "
+        "(`electramed annotate --quantize` does this)."
     )
     E055 = (
         "[E055] [initialize.before_init] electramed.malloc_mmap_threshold.v1: threshold_bytes must be between 1 and "

@@ -10,7 +10,7 @@ without the directory or hub id it was initialised from. Weights are read back w
 import io
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import srsly
 import torch
@@ -52,3 +52,35 @@ class EncoderShim(PyTorchShim):
         module.load_state_dict(torch.load(io.BytesIO(msg["state"]), map_location=device, weights_only=True))
         self._model = module.to(device)
         return self
+
+    def run(self, inputs, is_train: bool, quantize: Optional[str]):
+        """`self(inputs, is_train)`, through an int8 copy of the module when `quantize` names a mode
+        (`transformer._quantize_dynamic_int8`; CPU inference only). The copy is made on first use and
+        again whenever the float module is replaced (from_bytes); the float module stays the one saved."""
+        if not quantize:
+            return self(inputs, is_train)
+        from ..errors import ElectraMedError, Errors
+        from .transformer import _quantize_dynamic_int8
+
+        if is_train:
+            raise ElectraMedError(Errors.E056.format(value=quantize, reason="int8 weights are for inference; they cannot be trained."))
+        module = self._model
+        cached = getattr(self, "_int8", None)
+        if cached is None or cached[0] is not module:
+            self._int8 = (module, _quantize_dynamic_int8(module, per_channel=quantize.endswith("per_channel")))
+        self._model = self._int8[1]
+        try:
+            return self(inputs, is_train)
+        finally:
+            self._model = module
+
+
+def check_quantize(quantize: Optional[str], autocast: Optional[str]) -> None:
+    """E056 for a `quantize` setting an EncoderShim model cannot run (see `EncoderShim.run`)."""
+    from ..errors import ElectraMedError, Errors
+    from .transformer import QUANTIZE_MODES
+
+    if quantize is not None and quantize not in QUANTIZE_MODES:
+        raise ElectraMedError(Errors.E056.format(value=quantize, reason=f"use one of {', '.join(QUANTIZE_MODES)} or null."))
+    if quantize is not None and autocast is not None:
+        raise ElectraMedError(Errors.E056.format(value=quantize, reason=f"int8 kernels take float32 activations: set autocast = null (not {autocast!r})."))

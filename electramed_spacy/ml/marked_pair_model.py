@@ -68,7 +68,7 @@ from thinc.types import Floats2d
 
 from ..about import ELECTRAMED_HUB_ID
 from ..errors import ElectraMedError, Errors
-from .encoder_shim import EncoderShim
+from .encoder_shim import EncoderShim, check_quantize
 from .loading import load_fast_tokenizer_and_encoder
 from .relation_model import Pair
 
@@ -430,18 +430,7 @@ def _features_forward(model: Model, X, is_train: bool, runtime: Optional[Dict] =
     pad_id = shim.tokenizer.pad_token_id or 0
     batches, order = _batches(sequences, positions, pad_id, model.attrs["batch_size"], device)
     inputs = ArgsKwargs(args=(batches, order, model.attrs["autocast"], model.attrs["marking"] == "all"), kwargs={})
-    quantize = runtime.get("quantize")
-    if quantize:
-        if is_train:
-            raise ElectraMedError(Errors.E056.format(value=quantize, reason="int8 weights are for inference; they cannot be trained."))
-        float_module = shim._model
-        shim._model = _quantized_copy(shim, float_module, quantize)
-        try:
-            output, torch_backprop = shim(inputs, is_train)
-        finally:
-            shim._model = float_module
-    else:
-        output, torch_backprop = shim(inputs, is_train)
+    output, torch_backprop = shim.run(inputs, is_train, runtime.get("quantize"))
     feats = model.ops.asarray2f(torch2xp(output.detach()))
 
     def backprop(d_feats: Floats2d) -> List:
@@ -450,17 +439,6 @@ def _features_forward(model: Model, X, is_train: bool, runtime: Optional[Dict] =
         return []
 
     return feats, backprop
-
-
-def _quantized_copy(shim: "MarkedPairShim", module: torch.nn.Module, mode: str) -> torch.nn.Module:
-    """An int8 copy of `module` for inference (`transformer._quantize_dynamic_int8`), made on first use and
-    again whenever the float module is replaced (from_bytes); the float module stays the one saved."""
-    from .transformer import _quantize_dynamic_int8
-
-    cached = getattr(shim, "_int8", None)
-    if cached is None or cached[0] is not module:
-        shim._int8 = (module, _quantize_dynamic_int8(module, per_channel=mode.endswith("per_channel")))
-    return shim._int8[1]
 
 
 def _features_init(model: Model, X=None, Y=None) -> Model:
@@ -483,12 +461,7 @@ def marked_pair_features(name: str, max_length: int, batch_size: int, context_to
                          autocast: Optional[str], tokenizer_config: Optional[Dict], marking: str = "pair",
                          quantize: Optional[str] = None) -> Model:
     """(docs, candidates) -> (n_pairs, 2 or 3 * encoder width): the marker states of each marked pair."""
-    from .transformer import QUANTIZE_MODES
-
-    if quantize is not None and quantize not in QUANTIZE_MODES:
-        raise ElectraMedError(Errors.E056.format(value=quantize, reason=f"use one of {', '.join(QUANTIZE_MODES)} or null."))
-    if quantize is not None and autocast is not None:
-        raise ElectraMedError(Errors.E056.format(value=quantize, reason=f"int8 kernels take float32 activations: set autocast = null (not {autocast!r})."))
+    check_quantize(quantize, autocast)
     if marking not in MARKINGS:
         raise ElectraMedError(Errors.E054.format(value=marking))
     for key, value, low in (("batch_size", batch_size, 1), ("context_tokens", context_tokens, 0)):

@@ -19,6 +19,7 @@ lives in a `QAShim`, which serialises the encoder's config, its tokenizer and al
 weights in `to_bytes`, so a saved or packaged pipeline loads offline without the
 directory or hub id it was initialised from.
 """
+import functools
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -30,7 +31,7 @@ from thinc.api import ArgsKwargs, Model, get_torch_default_device, torch2xp, xp2
 
 from ..about import ELECTRAMED_HUB_ID
 from ..errors import ElectraMedError, Errors
-from .encoder_shim import EncoderShim
+from .encoder_shim import EncoderShim, check_quantize
 from .loading import load_fast_tokenizer_and_encoder
 
 # large negative logit for positions that can never be an answer (question, [SEP], padding)
@@ -211,7 +212,7 @@ def decode_windows(
     return [(s, e, score) for (s, e), score in ranked], null
 
 
-def _forward(model: Model, docs: List[Doc], is_train: bool):
+def _forward(model: Model, docs: List[Doc], is_train: bool, runtime: Optional[Dict] = None):
     shim: QAShim = model.shims[0]
     tensors, doc_index, offsets, answer_mask, status = encode_windows(
         shim.tokenizer, docs, max_length=model.attrs["max_length"], overlap=model.attrs["overlap"],
@@ -224,7 +225,7 @@ def _forward(model: Model, docs: List[Doc], is_train: bool):
     inputs = {k: v.to(device) for k, v in tensors.items()}
     inputs["answer_mask"] = torch.as_tensor(answer_mask, device=device)
     inputs["batch_size"], inputs["autocast"] = model.attrs["batch_size"], model.attrs["autocast"]
-    (start_t, end_t), torch_backprop = shim(ArgsKwargs(args=(), kwargs=inputs), is_train)
+    (start_t, end_t), torch_backprop = shim.run(ArgsKwargs(args=(), kwargs=inputs), is_train, (runtime or {}).get("quantize"))
     out = QAOutput(
         len(docs), doc_index, offsets, model.ops.to_numpy(torch2xp(start_t.detach())),
         model.ops.to_numpy(torch2xp(end_t.detach())), status,
@@ -260,6 +261,7 @@ def build_qa_model(
     tokenizer_config: Optional[Dict] = None,
     batch_size: int = 0,
     autocast: Optional[str] = None,
+    quantize: Optional[str] = None,
 ) -> Model[List[Doc], QAOutput]:
     """ELECTRA (any `AutoModel`) cross-encoder with a span start/end head.
 
@@ -272,6 +274,9 @@ def build_qa_model(
     batch_size (int): windows per encoder call, length-sorted, each call cut to its longest
         window; 0 = all windows of the nlp.pipe batch in one call padded to the longest (v1's behaviour).
     autocast (str or None): "bfloat16" or "float16" autocast for the encoder; None keeps float32.
+    quantize (str or None): "dynamic_int8" / "dynamic_int8_per_channel": CPU inference through an int8 copy
+        of the encoder's Linear layers (needs autocast = null; training refuses it; the saved weights stay
+        float). Not an attr, so `spacy.load(path, config=...)` can switch it on for a trained pipeline.
     """
     if max_length <= max_question_tokens + overlap + 3 or overlap < 0 or max_question_tokens < 1:
         raise ElectraMedError(Errors.E022.format(max_length=max_length, max_question_tokens=max_question_tokens, overlap=overlap))
@@ -279,10 +284,11 @@ def build_qa_model(
         raise ElectraMedError(Errors.E028.format(value=batch_size))
     if autocast not in (None, "bfloat16", "float16"):
         raise ElectraMedError(Errors.E029.format(value=autocast))
+    check_quantize(quantize, autocast)
     tok_cfg = {"use_fast": True}
     tok_cfg.update(tokenizer_config or {})
     return Model(
-        "electramed_qa_model", _forward, init=_init, shims=[QAShim(None)],
+        "electramed_qa_model", functools.partial(_forward, runtime={"quantize": quantize}), init=_init, shims=[QAShim(None)],
         attrs={"name": str(name), "max_length": max_length, "overlap": overlap,
                "max_question_tokens": max_question_tokens, "tokenizer_config": tok_cfg,
                "batch_size": batch_size, "autocast": autocast},
