@@ -29,9 +29,9 @@ def annotate_command(
     on_error: str = typer.Option("count", "--on-error", help="Malformed records: count (skip, count and list them) | stop"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary (summary.json is still written)"),
     quantize: Optional[str] = typer.Option(
-        None, "--quantize", help="CPU: run the pipeline's electramed.Transformer.v1 encoders with int8 weights: "
-        "dynamic_int8_per_channel (BC5CDR NER: F1 77.77 vs 77.82, 1.65x the words/s) or dynamic_int8 (F1 -0.65). "
-        "Not for relation pipelines on a shared encoder (v2: micro-F1 56.20 -> 45.79)"),
+        None, "--quantize", help="CPU: run the pipeline's encoders (electramed.Transformer.v1, RelationModel.v3, "
+        "QAModel.v1) with int8 weights: dynamic_int8_per_channel (BC5CDR NER: F1 77.77 vs 77.82, 1.65x the words/s) "
+        "or dynamic_int8 (F1 -0.65). Not for relations on a shared encoder (v2: micro-F1 56.20 -> 45.79)"),
 ) -> None:
     """Annotate a corpus: JSON lines {id, text, entities, relations[, answers]} with character offsets, or DocBins.
     Output goes to shards written atomically; rerun the same command to resume after an interruption."""
