@@ -1,0 +1,81 @@
+"""Collect relation training runs into one results JSON: dev curve, test scores, wall clock, peak RSS.
+
+Each run is NAME=LOG, LOG being the output of `/usr/bin/time -v python -m spacy train ...` (spaCy's
+table of evaluations, then time's report) for a spaCy run, with `test.json` from `electramed
+evaluate-relations` in the run's output folder; or NAME=JSON for `benchmarks/rel_hf_anchor.py`
+(its report, with the `/usr/bin/time -v` log next to it as JSON with `.log` for `.json` when there).
+
+    python benchmarks/collect_rel_runs.py --run v2_s0=/runs/pooled1000_s0.log --run anchor_s0=/runs/anchor_s0.json \
+        --what "DDI-2013, gold entities, MiniLM-L6, v3's budget" --output benchmarks/results/rel_ddi_equal_budget.json
+"""
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import typer
+
+
+def time_report(text: str) -> Dict:
+    """Wall clock, peak RSS and the command from `/usr/bin/time -v` output (empty where absent)."""
+    out = {}
+    if m := re.search(r"Command being timed: \"(.*)\"", text):
+        out["command"] = m.group(1)
+    if m := re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text):
+        out["wall_clock"] = m.group(1)
+    if m := re.search(r"Maximum resident set size \(kbytes\): (\d+)", text):
+        out["peak_rss_mb"] = round(int(m.group(1)) / 1024)
+    return out
+
+
+def spacy_run(log: Path) -> Dict:
+    text = log.read_text(encoding="utf8", errors="replace")
+    curve = []
+    header = re.search(r"^E\s+#\s+.*$", text, re.M)
+    # spaCy's table: names are separated by 2+ spaces ("LOSS TRANS..." holds one), cells by any space
+    columns = re.split(r"\s{2,}", header.group(0).strip()) if header else []
+    key = next((c for c in ("REL_MICRO_F", "ENTS_F") if c in columns), None)
+    for line in text.splitlines():
+        cells = line.split()
+        if key and len(cells) == len(columns) and cells[0].isdigit() and cells[1].isdigit():
+            curve.append([int(cells[1]), float(cells[columns.index(key)])])
+    run = {"dev_f_by_step": curve, **time_report(text)}
+    output = re.search(r"--output (\S+)", run.get("command", ""))
+    test = Path(output.group(1)) / "test.json" if output else None
+    if test and test.exists():
+        run["test"] = {k: v for k, v in json.loads(test.read_text(encoding="utf8")).items() if k.startswith("rel_")}
+    return run
+
+
+def anchor_run(report: Path) -> Dict:
+    data = json.loads(report.read_text(encoding="utf8"))
+    run = {"train_steps": data["train_steps"], "planned_steps": data["planned_steps"],
+           "train_seconds": round(data["train_seconds"]), "dev": data["dev"], "test": data["test"],
+           "command": " ".join(data["command"])}
+    log = report.with_suffix(".log")
+    if log.exists():
+        run.update({k: v for k, v in time_report(log.read_text(encoding="utf8", errors="replace")).items() if k != "command"})
+    return run
+
+
+def main(
+    runs: List[str] = typer.Option(..., "--run", help="NAME=PATH: a spaCy train log, or an anchor report (.json)"),
+    what: str = typer.Option(..., help="One line: data, protocol, encoder, budget"),
+    machine: str = typer.Option("", help="One line: threads, what ran beside"),
+    output: Path = typer.Option(...),
+) -> None:
+    collected = {}
+    for item in runs:
+        name, _, path = item.partition("=")
+        path = Path(path)
+        collected[name] = anchor_run(path) if path.suffix == ".json" else spacy_run(path)
+        test = collected[name].get("test", {})
+        f = test.get("rel_micro_f", test.get("f"))
+        print(f"{name}: test micro-F1 {100 * f:.2f}" if f is not None else f"{name}: no test scores")
+    output.write_text(json.dumps({"what": what, "machine": machine, "runs": collected, "command": sys.argv},
+                                 indent=1) + "\n", encoding="utf8")
+
+
+if __name__ == "__main__":
+    typer.run(main)
