@@ -136,6 +136,6 @@ class Errors:
         "(`electramed annotate --quantize` does this)."
     )
     E055 = (
-        "[E055] [initialize.before_init] electramed.malloc_mmap_threshold.v1: threshold_bytes must be between 1 and "
-        "33554432 (32 MB, glibc's limit), got {value}."
+        "[E055] [initialize.before_init] electramed.malloc_mmap_threshold.v1: threshold_bytes must be 0 (glibc's "
+        "default) or between 1 and 33554432 (32 MB, glibc's limit), got {value}."
     )

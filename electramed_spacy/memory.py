@@ -5,14 +5,19 @@ system on free; below it, from the heap. The threshold is dynamic: each time a m
 freed, it rises to that block's size (up to 32 MB). A transformer's forward and backward allocate
 tensors of 1-32 MB, with a new size for every padded batch width, so after the first few they all
 come from the heap, and the heap fragments: the holes left by one width do not fit the next.
-Measured (`benchmarks/results/train_memory.json`): one v3 relation update on the DDI-2013 training
-document with 1,818 candidate pairs (57 length-sorted batches, activations recomputed batch by
-batch) took RSS from 0.7 GB to 9.8 GB and kept it there; with a fixed 128 KB threshold the same
-update peaked at 1.9 GB and left 0.9 GB.
+Measured (`benchmarks/train_memory.py`, `benchmarks/results/train_memory*.json`, 1 thread beside another
+training): one v3 relation update on the DDI-2013 training document with 1,818 candidate pairs (57
+length-sorted batches, activations recomputed batch by batch) took RSS from 0.7 GB to 10.1 GB (peak
+10.3 GB) and kept it there; with a fixed 128 KB threshold the same update peaked at 1.9 GB and left
+0.9 GB, in the same time (252 vs 254 s).
 
 `electramed.malloc_mmap_threshold.v1` is an `[initialize] before_init` callback that fixes the
-threshold (which also turns the dynamic adjustment off) in the training process. The configs set it;
-where the C library is not glibc it does nothing and says so.
+threshold (which also turns the dynamic adjustment off) in the training process. It costs time: every
+large tensor is then a fresh mapping whose pages fault in. Measured on the same runs, 1 thread beside
+another training: six ordinary v3 updates 19.4-19.7 s -> 24.0-25.0 s, four BC5CDR NER updates 12.4 ->
+16.5 s (peak 2.4 -> 2.0 GB). So the configs carry it switched off (`threshold_bytes = 0`, glibc's
+default); on a machine short of memory, `--initialize.before_init.threshold_bytes 131072` bounds it.
+Where the C library is not glibc it does nothing and says so.
 """
 import ctypes
 import ctypes.util
@@ -31,23 +36,25 @@ MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
 
 
 def set_mmap_threshold(threshold_bytes: int) -> bool:
-    """`mallopt(M_MMAP_THRESHOLD, threshold_bytes)` where the C library is glibc; True if it was set."""
-    if not 0 < threshold_bytes <= MAX_MMAP_THRESHOLD:
+    """`mallopt(M_MMAP_THRESHOLD, threshold_bytes)` where the C library is glibc; True if it was set
+    (0 sets nothing: glibc's dynamic default stays)."""
+    if not 0 <= threshold_bytes <= MAX_MMAP_THRESHOLD:
         raise ElectraMedError(Errors.E055.format(value=threshold_bytes))
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if threshold_bytes == 0 or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold_bytes)))
 
 
 @registry.callbacks("electramed.malloc_mmap_threshold.v1")
-def configure_mmap_threshold(threshold_bytes: int = 131072) -> Callable[[Language], Language]:
-    """`[initialize] before_init`: fix glibc's mmap threshold at `threshold_bytes` for this process."""
-    if not 0 < threshold_bytes <= MAX_MMAP_THRESHOLD:
+def configure_mmap_threshold(threshold_bytes: int = 0) -> Callable[[Language], Language]:
+    """`[initialize] before_init`: fix glibc's mmap threshold at `threshold_bytes` for this process
+    (0: leave glibc's dynamic default)."""
+    if not 0 <= threshold_bytes <= MAX_MMAP_THRESHOLD:
         raise ElectraMedError(Errors.E055.format(value=threshold_bytes))
 
     def before_init(nlp: Language) -> Language:
-        if not set_mmap_threshold(threshold_bytes):
+        if threshold_bytes and not set_mmap_threshold(threshold_bytes):
             msg.info("electramed.malloc_mmap_threshold.v1: not glibc, left the allocator as it is")
         return nlp
 
