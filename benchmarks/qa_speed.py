@@ -25,15 +25,19 @@ from electramed_spacy.pipeline.qa_metrics import TOP_N, aggregate_docs, bioasq_f
 
 
 def _parse(setting: str):
-    size, _, dtype = setting.partition(":")
-    return int(size), None if dtype in ("", "none", "null", "float32") else dtype
+    """"BATCH_SIZE:AUTOCAST[:QUANTIZE]" -> (batch size, autocast or None, quantize or None)."""
+    size, _, rest = setting.partition(":")
+    dtype, _, quantize = rest.partition(":")
+    none = ("", "none", "null", "float32")
+    return int(size), None if dtype in none else dtype, None if quantize in none else quantize
 
 
 def main(
     model: str = typer.Argument(..., help="QA pipeline (name or path)"),
     test_json: Path = typer.Argument(..., exists=True, dir_okay=False),
     golden_json: Path = typer.Argument(..., exists=True, dir_okay=False),
-    setting: List[str] = typer.Option(["0:none", "16:none", "16:bfloat16"], help="BATCH_SIZE:AUTOCAST; repeat"),
+    setting: List[str] = typer.Option(["0:none", "16:none", "16:bfloat16"],
+                                      help="BATCH_SIZE:AUTOCAST[:QUANTIZE], e.g. 8:none:dynamic_int8_per_channel; repeat"),
     pipe_batch_size: int = typer.Option(32, help="Question-snippet pairs per nlp.pipe batch"),
     repeats: int = typer.Option(3, help="Timed passes per setting, interleaved"),
     limit: int = typer.Option(0, help="Time only the first N pairs (0 = all); scores then cover those"),
@@ -48,28 +52,37 @@ def main(
     docs = docs[:limit] if limit else docs
     gold = {q["id"]: q["synonyms"] for q in read_bioasq_golden(golden_json, on_error="count")}
     settings = [_parse(s) for s in setting]
+    # quantize is read from the config at load: one pipeline per quantize mode, same weights
+    pipelines = {None: nlp}
+    for q in {s[2] for s in settings} - {None}:
+        pipelines[q] = spacy.load(model, config={"components": {name: {"model": {"quantize": q}}}})
+        pipelines[q].get_pipe(name).cfg.update(no_answer=False, top_k=qa.cfg["top_k"])
     seconds = {s: [] for s in settings}
     scores = {}
-    with nlp.select_pipes(enable=[name]):
-        list(nlp.pipe(docs[:pipe_batch_size], batch_size=pipe_batch_size))  # warm-up
-        for _ in range(repeats):
-            for s in settings:
-                qa.model.attrs["batch_size"], qa.model.attrs["autocast"] = s
+    for p in pipelines.values():
+        with p.select_pipes(enable=[name]):
+            list(p.pipe(docs[:pipe_batch_size], batch_size=pipe_batch_size))  # warm-up (and the int8 copies)
+    for _ in range(repeats):
+        for s in settings:
+            p, pipe = pipelines[s[2]], pipelines[s[2]].get_pipe(name)
+            with p.select_pipes(enable=[name]):
+                pipe.model.attrs["batch_size"], pipe.model.attrs["autocast"] = s[:2]
                 start = time.perf_counter()
-                done = list(nlp.pipe(docs, batch_size=pipe_batch_size))
+                done = list(p.pipe(docs, batch_size=pipe_batch_size))
                 seconds[s].append(time.perf_counter() - start)
-                ranked = aggregate_docs(done, spans_key=qa.key)
+                ranked = aggregate_docs(done, spans_key=pipe.key)
                 scores[s] = bioasq_factoid_scores(ranked, {k: v for k, v in gold.items() if k in ranked})
     n_questions = len(ranked)
     rows = []
     for s in settings:
         best, med = min(seconds[s]), sorted(seconds[s])[len(seconds[s]) // 2]
-        rows.append({"batch_size": s[0], "autocast": s[1] or "float32", "questions_per_s": round(n_questions / best, 2),
+        rows.append({"batch_size": s[0], "autocast": s[1] or "float32", "quantize": s[2],
+                     "questions_per_s": round(n_questions / best, 2),
                      "questions_per_s_median": round(n_questions / med, 2), "pairs_per_s": round(len(docs) / best, 2),
                      "seconds": [round(x, 2) for x in seconds[s]],
                      **{k: scores[s][k] for k in ("qa_strict_acc", "qa_lenient_acc", "qa_mrr")}})
         r = rows[-1]
-        print(f"batch_size={s[0]:<3d} autocast={r['autocast']:9s} {r['questions_per_s']:7.2f} questions/s (median "
+        print(f"batch_size={s[0]:<3d} autocast={r['autocast']:9s} quantize={r['quantize'] or 'none'} {r['questions_per_s']:7.2f} questions/s (median "
               f"{r['questions_per_s_median']:.2f}), {r['pairs_per_s']:7.2f} pairs/s; strict {r['qa_strict_acc']:.4f} "
               f"lenient {r['qa_lenient_acc']:.4f} MRR {r['qa_mrr']:.4f}")
     result = {"model": model, "test": str(test_json), "golden": str(golden_json), "pairs": len(docs),
