@@ -6,7 +6,10 @@ evaluate-relations` in the run's output folder; or NAME=JSON for `benchmarks/rel
 (its report, with the `/usr/bin/time -v` log next to it as JSON with `.log` for `.json` when there).
 
     python benchmarks/collect_rel_runs.py --run v2_s0=/runs/pooled1000_s0.log --run anchor_s0=/runs/anchor_s0.json \
-        --what "DDI-2013, gold entities, MiniLM-L6, v3's budget" --output benchmarks/results/rel_ddi_equal_budget.json
+        --what "DDI-2013, gold entities, MiniLM-L6, v3's budget" --output benchmarks/results/rel_ddi_equal_budget.json \
+        --plot benchmarks/results/rel_ddi_equal_budget.png
+
+Runs named RECIPE_sSEED are grouped by RECIPE in the plot: test micro-F1 per seed, a bar at the mean.
 """
 import json
 import re
@@ -59,22 +62,54 @@ def anchor_run(report: Path) -> Dict:
     return run
 
 
+def test_f(run: Dict) -> float:
+    test = run.get("test", {})
+    f = test.get("rel_micro_f", test.get("f"))
+    return None if f is None else 100 * f
+
+
+def plot(collected: Dict[str, Dict], what: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: Dict[str, List[float]] = {}
+    for name, run in collected.items():
+        if (f := test_f(run)) is not None:
+            groups.setdefault(re.sub(r"_s\d+$", "", name), []).append(f)
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(groups) + 1.4))
+    for i, (recipe, scores) in enumerate(groups.items()):
+        ax.barh(i, sum(scores) / len(scores), color="#c8d7ea")
+        ax.plot(scores, [i] * len(scores), "o", color="#1f4e8c")
+        ax.text(max(scores) + 1.5, i, " / ".join(f"{f:.2f}" for f in scores), va="center", fontsize=8)
+    ax.set_yticks(range(len(groups)), list(groups))
+    ax.invert_yaxis()
+    ax.set_xlabel("test micro-F1 (dots: seeds; bar: mean)")
+    ax.set_xlim(0, 100)
+    ax.set_title(what if len(what) < 90 else what[:87] + "...", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main(
     runs: List[str] = typer.Option(..., "--run", help="NAME=PATH: a spaCy train log, or an anchor report (.json)"),
     what: str = typer.Option(..., help="One line: data, protocol, encoder, budget"),
     machine: str = typer.Option("", help="One line: threads, what ran beside"),
     output: Path = typer.Option(...),
+    plot_path: Path = typer.Option(None, "--plot", help="Also draw test micro-F1 per recipe and seed (PNG)"),
 ) -> None:
     collected = {}
     for item in runs:
         name, _, path = item.partition("=")
         path = Path(path)
         collected[name] = anchor_run(path) if path.suffix == ".json" else spacy_run(path)
-        test = collected[name].get("test", {})
-        f = test.get("rel_micro_f", test.get("f"))
-        print(f"{name}: test micro-F1 {100 * f:.2f}" if f is not None else f"{name}: no test scores")
+        f = test_f(collected[name])
+        print(f"{name}: test micro-F1 {f:.2f}" if f is not None else f"{name}: no test scores")
     output.write_text(json.dumps({"what": what, "machine": machine, "runs": collected, "command": sys.argv},
                                  indent=1) + "\n", encoding="utf8")
+    if plot_path:
+        plot(collected, what, plot_path)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""benchmarks/collect_rel_runs.py: a spaCy training log (with /usr/bin/time -v's report and the run's
+test.json) and an anchor report are read into one results JSON, and the per-recipe plot is drawn."""
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "collect_rel_runs.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("collect_rel_runs", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def spacy_log(run_dir: Path) -> str:
+    return f"""start 2026-11-27T09:13:02+00:00
+\x1b[38;5;4mi Pipeline: ['transformer', 'relation_extractor']\x1b[0m
+E    #       LOSS TRANS...  LOSS RELAT...  REL_MICRO_F  REL_MICRO_P  REL_MICRO_R  SCORE 
+---  ------  -------------  -------------  -----------  -----------  -----------  ------
+  0       0           0.00         346.03         0.00         0.00         0.00    0.00
+  2     250       33815.60       55079.97        24.37        67.29        14.88    0.24
+  5     500       91690.20       16330.95        63.30        69.29        58.26    0.63
+\tCommand being timed: "python -m spacy train configs/rel_pooled.cfg --output {run_dir} --system.seed 1"
+\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:30:05
+\tMaximum resident set size (kbytes): 13764160
+"""
+
+
+def test_collects_spacy_and_anchor_runs_and_plots(tmp_path):
+    script = load_script()
+    run_dir = tmp_path / "v2_run"
+    run_dir.mkdir()
+    (run_dir / "test.json").write_text(json.dumps({"rel_micro_f": 0.6667, "rel_micro_p": 0.65, "ents_f": 1.0}))
+    log = tmp_path / "v2.log"
+    log.write_text(spacy_log(run_dir), encoding="utf8")
+    anchor = tmp_path / "anchor.json"
+    anchor.write_text(json.dumps({"train_steps": 10, "planned_steps": 12, "train_seconds": 61.4,
+                                  "dev": {"f": 0.5}, "test": {"f": 0.52, "p": 0.5, "r": 0.54},
+                                  "command": ["benchmarks/rel_hf_anchor.py", "--seed", "0"]}))
+    anchor.with_suffix(".log").write_text("\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:58:18\n"
+                                          "\tMaximum resident set size (kbytes): 2289664\n")
+    output, png = tmp_path / "runs.json", tmp_path / "runs.png"
+    script.main([f"v2_s1={log}", f"anchor_s0={anchor}"], what="DDI test", machine="1 thread",
+                output=output, plot_path=png)
+    runs = json.loads(output.read_text())["runs"]
+    assert runs["v2_s1"]["dev_f_by_step"] == [[0, 0.0], [250, 24.37], [500, 63.30]]
+    assert runs["v2_s1"]["test"] == {"rel_micro_f": 0.6667, "rel_micro_p": 0.65}
+    assert runs["v2_s1"]["wall_clock"] == "1:30:05" and runs["v2_s1"]["peak_rss_mb"] == 13442
+    assert runs["anchor_s0"]["train_seconds"] == 61 and runs["anchor_s0"]["peak_rss_mb"] == 2236
+    assert runs["anchor_s0"]["command"] == "benchmarks/rel_hf_anchor.py --seed 0"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
