@@ -121,6 +121,26 @@ def hf_rows(batch_sizes: List[int], stride: int) -> Dict[str, Dict]:
     return rows
 
 
+class ForwardTimer:
+    """Wall seconds spent inside a torch module's forward, summed (pre/post forward hooks).
+
+    On the HF rows it splits the pipeline's time into the encoder's forward and everything else
+    (tokenising, pre/post-processing, entity grouping): the part no pipeline on the same weights
+    can avoid, at float32, is the forward."""
+
+    def __init__(self, module) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+        module.register_forward_pre_hook(self._pre)
+        module.register_forward_hook(self._post)
+
+    def _pre(self, module, args) -> None:
+        self._start = time.perf_counter()
+
+    def _post(self, module, args, output) -> None:
+        self.seconds += time.perf_counter() - self._start
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -200,14 +220,18 @@ def compare(
         run_ours(ours[name], texts[:4], batch_size)
     run_hf(hf, texts[:4], {})
     times: Dict[str, List[float]] = {name: [] for name in runners}
+    hf_forward = ForwardTimer(hf.model)
+    forward_s: Dict[str, List[float]] = {name: [] for name in hf_settings}
     ents: Dict[str, int] = {}
     loads = []
     for rep in range(repeats):
         loads.append(loadavg())
         for name, run in runners.items():
-            start = time.perf_counter()
+            start, forward_before = time.perf_counter(), hf_forward.seconds
             ents[name] = run()
             times[name].append(time.perf_counter() - start)
+            if name in forward_s:
+                forward_s[name].append(hf_forward.seconds - forward_before)
         print(f"repeat {rep + 1}/{repeats} done, load {loads[-1]}", file=sys.stderr)
     loads.append(loadavg())
     rows = {}
@@ -220,6 +244,8 @@ def compare(
         }
         if name in hf_settings:
             rows[name]["hf_call_kwargs"] = hf_settings[name]
+            rows[name]["model_forward_s"] = [round(f, 2) for f in forward_s[name]]
+            rows[name]["model_forward_share"] = round(sum(forward_s[name]) / sum(secs), 3)
         else:
             rows[name]["variant"] = variant_specs[name]
     if probes:
@@ -244,7 +270,8 @@ def compare(
         "note": "HF head random (5-way BIO); words = spaCy tokens; hf_default truncates at 512 wordpieces",
     }
     for name, row in rows.items():
-        extra = f" x{row['x_hf_default']} vs hf_default" if name in ours else ""
+        extra = (f" x{row['x_hf_default']} vs hf_default" if name in ours
+                 else f", {100 * row['model_forward_share']:.0f}% of it in the model's forward")
         print(f"{name:24s} {row['words_per_s_median']:9.1f} words/s (min {row['words_per_s_min']}, "
               f"spread {row['spread_pct']}%) load {row.get('load_s')} s, peak RSS {row.get('peak_rss_mb')} MB{extra}")
     if output:
