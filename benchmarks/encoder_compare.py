@@ -10,6 +10,12 @@ comparison can grow across sessions (keep OUTPUT outside the repository). Run by
         --seed 0 --seed 1 --train corpus/bc5cdr_train.spacy --dev corpus/bc5cdr_dev.spacy \\
         --test corpus/bc5cdr_test.spacy -- --training.max_steps 600 --corpora.dev.limit 250
 
+Relations (DDI-2013 with gold entities) are scored by `electramed evaluate-relations --gold-entities`:
+
+    python benchmarks/encoder_compare.py /work/runs/dapt_rel --config configs/rel.cfg --evaluate relations \
+        --score rel_micro_f --encoder minilm=PATH/TO/MINILM --encoder minilm_dapt=RUN/model \
+        --train corpus/ddi_train.spacy --dev corpus/ddi_dev.spacy --test corpus/ddi_test.spacy -- --training.max_steps 400
+
 Everything after `--` goes to `spacy train` unchanged (the settings every run shares). Each run
 trains with OMP_NUM_THREADS=--threads, in sequence; start two copies with different --seed for
 two cores (two 1-thread jobs beat one 2-thread job on small encoders).
@@ -27,8 +33,16 @@ import typer
 REPO = Path(__file__).resolve().parents[1]
 
 
+EVALUATE = {
+    "spacy": lambda model, test, out: [sys.executable, "-m", "spacy", "benchmark", "accuracy", str(model), str(test),
+                                       "--output", str(out)],
+    "relations": lambda model, test, out: ["electramed", "evaluate-relations", str(model), str(test), "--gold-entities",
+                                           "--output", str(out)],
+}
+
+
 def run_one(out: Path, encoder: str, seed: int, *, config: Path, train: Path, dev: Path, test: Path,
-            threads: int, extra: List[str]) -> Dict:
+            threads: int, extra: List[str], evaluate: str = "spacy") -> Dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     if not (out / "test.json").exists():
         train_cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(out), "--paths.train", str(train),
@@ -37,8 +51,8 @@ def run_one(out: Path, encoder: str, seed: int, *, config: Path, train: Path, de
             log.write(" ".join(train_cmd) + "\n")
             log.flush()
             subprocess.run(train_cmd, check=True, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        subprocess.run([sys.executable, "-m", "spacy", "benchmark", "accuracy", str(out / "model-best"), str(test),
-                        "--output", str(out / "test.json")], check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
+        subprocess.run(EVALUATE[evaluate](out / "model-best", test, out / "test.json"), check=True, env=env, cwd=REPO,
+                       stdout=subprocess.DEVNULL)
     test_scores = json.loads((out / "test.json").read_text(encoding="utf8"))
     meta = json.loads((out / "model-best" / "meta.json").read_text(encoding="utf8"))
     return {"seed": seed, "dev": meta["performance"], "test": test_scores}
@@ -69,10 +83,14 @@ def main(
     seed: List[int] = typer.Option([0, 1], help="Fine-tuning seeds; repeat"),
     config: Path = typer.Option(REPO / "configs" / "ner.cfg"),
     train: Path = typer.Option(...), dev: Path = typer.Option(...), test: Path = typer.Option(...),
-    score: str = typer.Option("ents_f", help="Score key compared (from the scorer's output)"),
+    score: str = typer.Option("ents_f", help="Score key compared (from the scorer's output): ents_f, rel_micro_f, ..."),
+    evaluate: str = typer.Option("spacy", help="Test scoring: spacy (`spacy benchmark accuracy`) | relations "
+                                 "(`electramed evaluate-relations --gold-entities`)"),
     threads: int = typer.Option(1),
     extra: List[str] = typer.Argument(None, help="After --: `spacy train` overrides every run shares"),
 ) -> None:
+    if evaluate not in EVALUATE:
+        raise typer.BadParameter(f"--evaluate {evaluate!r}: use one of {', '.join(EVALUATE)}")
     output.mkdir(parents=True, exist_ok=True)
     table = {"config": str(config), "train": str(train), "dev": str(dev), "test": str(test), "shared_overrides": extra or [],
              "threads": threads, "encoders": {}}
@@ -81,7 +99,7 @@ def main(
         if not path:
             raise typer.BadParameter(f"--encoder {item!r}: write NAME=PATH")
         rows = [run_one(output / f"{name}_s{s}", path, s, config=config, train=train, dev=dev, test=test,
-                        threads=threads, extra=list(extra or [])) for s in seed]
+                        threads=threads, extra=list(extra or []), evaluate=evaluate) for s in seed]
         table["encoders"][name] = {"path": path, "runs": rows, "summary": summarise(rows, score)}
         print(name, json.dumps(table["encoders"][name]["summary"]))
         add_to_card(Path(path), f"{config.name} on {train.name}, {score}, test {test.name}", table["encoders"][name]["summary"],

@@ -1,0 +1,48 @@
+"""benchmarks/encoder_compare.py collects runs that already have their test scores (a comparison grows
+across sessions without retraining) and summarises dev/test per encoder: mean and spread over seeds."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import typer
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "encoder_compare.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("encoder_compare", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def finished_run(out: Path, dev_f: float, test_f: float) -> None:
+    (out / "model-best").mkdir(parents=True)
+    (out / "model-best" / "meta.json").write_text(json.dumps({"performance": {"rel_micro_f": dev_f}}))
+    (out / "test.json").write_text(json.dumps({"rel_micro_f": test_f, "protocol": "gold entities"}))
+
+
+def test_collects_finished_relation_runs(tmp_path):
+    script = load_script()
+    finished_run(tmp_path / "minilm_s0", 0.70, 0.69)
+    finished_run(tmp_path / "minilm_s1", 0.68, 0.66)
+    encoder = tmp_path / "encoder"  # no model card: nothing is written beside it
+    encoder.mkdir()
+    script.main(tmp_path, [f"minilm={encoder}"], [0, 1], tmp_path / "rel.cfg", tmp_path / "train.spacy",
+                tmp_path / "dev.spacy", tmp_path / "test.spacy", "rel_micro_f", "relations", 1, None)
+    table = json.loads((tmp_path / "compare_0_1.json").read_text())
+    assert table["encoders"]["minilm"]["summary"] == {
+        "n": 2, "dev_mean": 69.0, "dev_spread": 2.0, "test_mean": 67.5, "test_spread": 3.0, "test": [69.0, 66.0]}
+    assert list(encoder.iterdir()) == []
+
+
+def test_relations_are_scored_with_gold_entities(tmp_path):
+    command = load_script().EVALUATE["relations"](tmp_path / "m", tmp_path / "t.spacy", tmp_path / "o.json")
+    assert command[:2] == ["electramed", "evaluate-relations"] and "--gold-entities" in command
+
+
+def test_unknown_evaluation_is_refused(tmp_path):
+    with pytest.raises(typer.BadParameter, match="--evaluate 'ner'"):
+        load_script().main(tmp_path, ["a=b"], [0], tmp_path / "c.cfg", tmp_path / "t", tmp_path / "d", tmp_path / "e",
+                           "ents_f", "ner", 1, None)
