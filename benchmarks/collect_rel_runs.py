@@ -92,12 +92,41 @@ def plot(collected: Dict[str, Dict], what: str, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def markdown(collected: Dict[str, Dict]) -> str:
+    """One table row per run: best dev F1, test P / R / F1, F1 per type, training time (a spaCy run's
+    `spacy train` wall clock, dev evaluations included; the anchor's training loop)."""
+    types = sorted({t for run in collected.values() for t in per_type(run)})
+    lines = ["| run | dev F1 (best) | test P / R / **F1** | " + " | ".join(types) + " | train time |",
+             "|---" * (len(types) + 4) + "|"]
+    for name, run in collected.items():
+        test = run.get("test", {})
+        p, r = (test.get("rel_micro_p", test.get("p")), test.get("rel_micro_r", test.get("r")))
+        f = test_f(run)
+        dev = max((score for _, score in run.get("dev_f_by_step", [])), default=None)
+        if dev is None and "dev" in run:
+            dev = 100 * run["dev"]["f"]
+        cells = [name, "-" if dev is None else f"{dev:.2f}",
+                 "-" if f is None else f"{100 * p:.2f} / {100 * r:.2f} / **{f:.2f}**"]
+        cells += [f"{100 * per_type(run)[t]:.2f}" if t in per_type(run) else "-" for t in types]
+        seconds = run.get("train_seconds")
+        cells.append(f"{seconds // 60}:{seconds % 60:02d}" if seconds is not None else run.get("wall_clock", "-"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_type(run: Dict) -> Dict[str, float]:
+    test = run.get("test", {})
+    scores = test.get("rel_f_per_type", test.get("per_type_f", {}))
+    return {t: (v["f"] if isinstance(v, dict) else v) for t, v in scores.items()}
+
+
 def main(
     runs: List[str] = typer.Option(..., "--run", help="NAME=PATH: a spaCy train log, or an anchor report (.json)"),
     what: str = typer.Option(..., help="One line: data, protocol, encoder, budget"),
     machine: str = typer.Option("", help="One line: threads, what ran beside"),
     output: Path = typer.Option(...),
     plot_path: Path = typer.Option(None, "--plot", help="Also draw test micro-F1 per recipe and seed (PNG)"),
+    print_markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table of the runs"),
 ) -> None:
     collected = {}
     for item in runs:
@@ -110,6 +139,8 @@ def main(
                                  indent=1) + "\n", encoding="utf8")
     if plot_path:
         plot(collected, what, plot_path)
+    if print_markdown:
+        print(markdown(collected))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def test_collects_spacy_and_anchor_runs_and_plots(tmp_path):
                                           "\tMaximum resident set size (kbytes): 2289664\n")
     output, png = tmp_path / "runs.json", tmp_path / "runs.png"
     script.main([f"v2_s1={log}", f"anchor_s0={anchor}"], what="DDI test", machine="1 thread",
-                output=output, plot_path=png)
+                output=output, plot_path=png, print_markdown=False)
     runs = json.loads(output.read_text())["runs"]
     assert runs["v2_s1"]["dev_f_by_step"] == [[0, 0.0], [250, 24.37], [500, 63.30]]
     assert runs["v2_s1"]["test"] == {"rel_micro_f": 0.6667, "rel_micro_p": 0.65}
@@ -51,3 +51,16 @@ def test_collects_spacy_and_anchor_runs_and_plots(tmp_path):
     assert runs["anchor_s0"]["train_seconds"] == 61 and runs["anchor_s0"]["peak_rss_mb"] == 2236
     assert runs["anchor_s0"]["command"] == "benchmarks/rel_hf_anchor.py --seed 0"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_markdown_rows():
+    script = load_script()
+    runs = {"v3_s0": {"dev_f_by_step": [[0, 0.0], [250, 47.2], [500, 71.6]], "wall_clock": "1:46:21",
+                      "test": {"rel_micro_p": 0.6654, "rel_micro_r": 0.7171, "rel_micro_f": 0.6903,
+                               "rel_f_per_type": {"int": {"p": 0.7, "r": 0.4, "f": 0.5166}}}},
+            "anchor_s0": {"train_seconds": 6659, "dev": {"f": 0.5407},
+                          "test": {"p": 0.5412, "r": 0.5036, "f": 0.5217, "per_type_f": {"int": 0.3939}}}}
+    lines = script.markdown(runs).splitlines()
+    assert lines[0] == "| run | dev F1 (best) | test P / R / **F1** | int | train time |"
+    assert lines[2] == "| v3_s0 | 71.60 | 66.54 / 71.71 / **69.03** | 51.66 | 1:46:21 |"
+    assert lines[3] == "| anchor_s0 | 54.07 | 54.12 / 50.36 / **52.17** | 39.39 | 110:59 |"
