@@ -30,6 +30,16 @@ def save_tiny_bert(path: Path, vocab: list, *, layers: int = 2, intermediate: in
     return path
 
 
+def load_benchmark(name: str):
+    """A script of benchmarks/ imported as a module (they are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def require_shared(*parts: str) -> Path:
     """Path under ../shared/data, or skip with the reason."""
     path = SHARED_DATA.joinpath(*parts)

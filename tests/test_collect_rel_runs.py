@@ -1,17 +1,13 @@
 """benchmarks/collect_rel_runs.py: a spaCy training log (with /usr/bin/time -v's report and the run's
 test.json) and an anchor report are read into one results JSON, and the per-recipe plot is drawn."""
-import importlib.util
 import json
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "collect_rel_runs.py"
+from conftest import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("collect_rel_runs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("collect_rel_runs")
 
 
 def spacy_log(run_dir: Path) -> str:

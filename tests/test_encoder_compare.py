@@ -1,20 +1,16 @@
 """benchmarks/encoder_compare.py collects runs that already have their test scores (a comparison grows
 across sessions without retraining) and summarises dev/test per encoder: mean and spread over seeds."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import typer
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "encoder_compare.py"
+from conftest import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("encoder_compare", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("encoder_compare")
 
 
 def finished_run(out: Path, dev_f: float, test_f: float) -> None:

@@ -1,6 +1,5 @@
 """benchmarks/rel_hf_anchor.py (the plain transformers DDI-2013 recipe) on three tiny DDI-like XML
 documents and a random 1-layer BERT built here: pairs and labels, @DRUG$ masking, a 2-step run."""
-import importlib.util
 import json
 import math
 from collections import Counter
@@ -8,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import save_tiny_bert
+from conftest import load_benchmark, save_tiny_bert
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rel_hf_anchor.py"
 
 # (document id, folder, sentences); a sentence is (text, entities [(mention, charOffset or None)], pairs)
 # with pairs (e1 index, e2 index, ddi, type); charOffset None = computed from the first occurrence
@@ -57,10 +55,7 @@ def write_docs(directory: Path) -> None:
 
 @pytest.fixture(scope="module")
 def anchor():
-    spec = importlib.util.spec_from_file_location("rel_hf_anchor", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("rel_hf_anchor")
 
 
 @pytest.fixture

@@ -1,19 +1,16 @@
 """The comparison logic of benchmarks/ddp_check.py (2 processes vs 1) and the streamed corpus
 repetition of benchmarks/shard_scale.py; nothing here is timed."""
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from conftest import load_benchmark
+
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark(name)
 
 
 @pytest.fixture(scope="module")
