@@ -1,6 +1,5 @@
 """The comparison logic of benchmarks/ddp_check.py (2 processes vs 1) and the streamed corpus
 repetition of benchmarks/shard_scale.py; nothing here is timed."""
-from pathlib import Path
 
 import pytest
 import torch
