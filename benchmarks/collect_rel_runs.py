@@ -107,7 +107,8 @@ def markdown(collected: Dict[str, Dict]) -> str:
             dev = 100 * run["dev"]["f"]
         cells = [name, "-" if dev is None else f"{dev:.2f}",
                  "-" if f is None else f"{100 * p:.2f} / {100 * r:.2f} / **{f:.2f}**"]
-        cells += [f"{100 * per_type(run)[t]:.2f}" if t in per_type(run) else "-" for t in types]
+        by_type = per_type(run)
+        cells += [f"{100 * by_type[t]:.2f}" if t in by_type else "-" for t in types]
         seconds = run.get("train_seconds")
         cells.append(f"{seconds // 60}:{seconds % 60:02d}" if seconds is not None else run.get("wall_clock", "-"))
         lines.append("| " + " | ".join(cells) + " |")
