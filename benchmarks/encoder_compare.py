@@ -18,19 +18,24 @@ Relations (DDI-2013 with gold entities) are scored by `electramed evaluate-relat
 
 Everything after `--` goes to `spacy train` unchanged (the settings every run shares). Each run
 trains with OMP_NUM_THREADS=--threads, in sequence; start two copies with different --seed for
-two cores (two 1-thread jobs beat one 2-thread job on small encoders).
+two cores (two 1-thread jobs beat one 2-thread job on small encoders). Each run trained here records its
+wall clock, threads and the load average at its start in RUN/train_time.json (a budget is part of a result);
+`--plot PNG` draws dev and test per encoder, a dot per seed.
 """
 import json
 import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List
 
 import typer
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script's plot
+from collect_rel_runs import seed_dots  # noqa: E402
 
 
 EVALUATE = {
@@ -47,15 +52,21 @@ def run_one(out: Path, encoder: str, seed: int, *, config: Path, train: Path, de
     if not (out / "test.json").exists():
         train_cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(out), "--paths.train", str(train),
                      "--paths.dev", str(dev), "--paths.model", encoder, "--system.seed", str(seed), *extra]
+        load, start = os.getloadavg(), time.monotonic()
         with open(f"{out}.log", "a", encoding="utf8") as log:
             log.write(" ".join(train_cmd) + "\n")
             log.flush()
             subprocess.run(train_cmd, check=True, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        (out / "train_time.json").write_text(json.dumps({"seconds": round(time.monotonic() - start), "threads": threads,
+                                                         "loadavg_at_start": [round(x, 2) for x in load]}), encoding="utf8")
         subprocess.run(EVALUATE[evaluate](out / "model-best", test, out / "test.json"), check=True, env=env, cwd=REPO,
                        stdout=subprocess.DEVNULL)
     test_scores = json.loads((out / "test.json").read_text(encoding="utf8"))
     meta = json.loads((out / "model-best" / "meta.json").read_text(encoding="utf8"))
-    return {"seed": seed, "dev": meta["performance"], "test": test_scores}
+    row = {"seed": seed, "dev": meta["performance"], "test": test_scores}
+    if (out / "train_time.json").exists():
+        row["train_time"] = json.loads((out / "train_time.json").read_text(encoding="utf8"))
+    return row
 
 
 def summarise(rows: List[Dict], key: str) -> Dict[str, float]:
@@ -88,6 +99,7 @@ def main(
                                  "(`electramed evaluate-relations --gold-entities`)"),
     threads: int = typer.Option(1),
     extra: List[str] = typer.Argument(None, help="After --: `spacy train` overrides every run shares"),
+    plot: Path = typer.Option(None, help="Also draw dev and test per encoder, a dot per seed (PNG)"),
 ) -> None:
     if evaluate not in EVALUATE:
         raise typer.BadParameter(f"--evaluate {evaluate!r}: use one of {', '.join(EVALUATE)}")
@@ -105,6 +117,10 @@ def main(
         add_to_card(Path(path), f"{config.name} on {train.name}, {score}, test {test.name}", table["encoders"][name]["summary"],
                     " ".join(sys.argv))
     (output / f"compare_{'_'.join(str(s) for s in seed)}.json").write_text(json.dumps(table, indent=2), encoding="utf8")
+    if plot:
+        seed_dots({f"{split} {score} (dots: seeds; bar: mean)": {name: [100 * r[split][score] for r in enc["runs"]]
+                                                                for name, enc in table["encoders"].items()}
+                   for split in ("dev", "test")}, f"{config.name}, train {train.name}, test {test.name}", plot)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ def finished_run(out: Path, dev_f: float, test_f: float) -> None:
     (out / "model-best").mkdir(parents=True)
     (out / "model-best" / "meta.json").write_text(json.dumps({"performance": {"rel_micro_f": dev_f}}))
     (out / "test.json").write_text(json.dumps({"rel_micro_f": test_f, "protocol": "gold entities"}))
+    (out / "train_time.json").write_text(json.dumps({"seconds": 2700, "threads": 1, "loadavg_at_start": [1.0, 1.0, 1.0]}))
 
 
 def test_collects_finished_relation_runs(tmp_path):
@@ -26,10 +27,12 @@ def test_collects_finished_relation_runs(tmp_path):
     encoder = tmp_path / "encoder"  # no model card: nothing is written beside it
     encoder.mkdir()
     script.main(tmp_path, [f"minilm={encoder}"], [0, 1], tmp_path / "rel.cfg", tmp_path / "train.spacy",
-                tmp_path / "dev.spacy", tmp_path / "test.spacy", "rel_micro_f", "relations", 1, None)
+                tmp_path / "dev.spacy", tmp_path / "test.spacy", "rel_micro_f", "relations", 1, None, tmp_path / "c.png")
     table = json.loads((tmp_path / "compare_0_1.json").read_text())
     assert table["encoders"]["minilm"]["summary"] == {
         "n": 2, "dev_mean": 69.0, "dev_spread": 2.0, "test_mean": 67.5, "test_spread": 3.0, "test": [69.0, 66.0]}
+    assert table["encoders"]["minilm"]["runs"][1]["train_time"]["seconds"] == 2700
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     assert list(encoder.iterdir()) == []
 
 
@@ -41,4 +44,4 @@ def test_relations_are_scored_with_gold_entities(tmp_path):
 def test_unknown_evaluation_is_refused(tmp_path):
     with pytest.raises(typer.BadParameter, match="--evaluate 'ner'"):
         load_script().main(tmp_path, ["a=b"], [0], tmp_path / "c.cfg", tmp_path / "t", tmp_path / "d", tmp_path / "e",
-                           "ents_f", "ner", 1, None)
+                           "ents_f", "ner", 1, None, None)
