@@ -1,4 +1,4 @@
-"""`electramed vocab | shards | pretrain | export | init-model`: ELECTRA pre-training from a config.
+"""`electramed vocab | shards | pretrain | export | init-model | probe`: ELECTRA pre-training from a config.
 
 Every command takes a `configs/pretrain_*.cfg` plus `--section.key value` overrides and
 works under `[paths] output`: vocab/, shards/, checkpoints/, model/ (the export), log.jsonl,
@@ -7,7 +7,7 @@ curves.png, config.cfg. Finished steps are skipped on a rerun. Multi-GPU / multi
 The logic lives in `electramed_spacy.pretraining`; this module only parses arguments.
 """
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from wasabi import msg
@@ -117,3 +117,53 @@ def init_model_cli(
     except PretrainError as err:
         _fail(err)
     msg.good(f"Random ELECTRA model in {out}")
+
+
+@app.command("probe")
+def probe_cli(
+    encoders: List[str] = typer.Argument(..., help="Encoder dirs (save_pretrained: BERT, ELECTRA, our exports), as PATH or NAME=PATH; the first is the reference"),
+    train: Path = typer.Option(..., "--train", help="Token-level CoNLL (word<TAB>BIO tag) the linear tagger is fitted on"),
+    dev: Path = typer.Option(..., "--dev", help="Token-level CoNLL it is scored on (entity P/R/F, exact spans)"),
+    train_sentences: int = typer.Option(1000, help="First N sentences of --train; 0 = all"),
+    dev_sentences: int = typer.Option(1000, help="First N sentences of --dev; 0 = all"),
+    max_length: int = typer.Option(128, help="Wordpieces per sentence; words past it are tagged O"),
+    steps: int = typer.Option(300, help="Full-batch Adam steps of the tagger"),
+    lr: float = typer.Option(0.01),
+    seed: int = typer.Option(0),
+    output: Optional[Path] = typer.Option(None, "--output", help="Also write the scores (and the command) as JSON"),
+):
+    """Downstream probe of frozen encoders: a linear NER tagger on each one's last layer, entity F1 on --dev, and
+    for each encoder after the first the F1 difference with a 95% paired-bootstrap interval over the dev sentences."""
+    import json
+    import sys
+
+    from transformers import AutoModel, AutoTokenizer
+
+    from ..pretraining.probe import paired_bootstrap, probe, read_conll
+
+    try:
+        train_data, dev_data = read_conll(train, train_sentences), read_conll(dev, dev_sentences)
+    except PretrainError as err:
+        _fail(err)
+    results, counts = {}, {}
+    for item in encoders:
+        name, _, path = item.rpartition("=") if "=" in item else (item, "", item)
+        if not Path(path).is_dir():
+            msg.fail(f"{path} is not a directory: give a save_pretrained encoder dir (config.json, weights, vocab).")
+            raise typer.Exit(1)
+        msg.text(f"probing {name} ...")
+        counts[name] = []
+        results[name] = probe(AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path), train_data, dev_data,
+                              max_length=max_length, steps=steps, lr=lr, seed=seed, counts=counts[name])
+    reference = next(iter(results))
+    for name in list(results)[1:]:
+        results[name]["vs_" + reference] = paired_bootstrap(counts[reference], counts[name], seed=seed)
+    rows = [(name, f"{100 * r['probe_f']:.2f}", f"{100 * r['probe_p']:.2f}", f"{100 * r['probe_r']:.2f}",
+             "-" if name == reference else "{diff:+.2f} [{low:+.2f}, {high:+.2f}]".format(
+                 **{k: 100 * v for k, v in r["vs_" + reference].items() if k != "samples"}))
+            for name, r in results.items()]
+    msg.table(rows, header=("encoder", "F1", "P", "R", f"F1 - {reference} [95%]"), divider=True)
+    if output:
+        output.write_text(json.dumps({"train": str(train), "dev": str(dev), "train_sentences": train_sentences,
+                                      "dev_sentences": dev_sentences, "encoders": results, "command": sys.argv},
+                                     indent=1) + "\n", encoding="utf8")

@@ -83,6 +83,17 @@ SCHEMA: Dict[str, Dict[str, Tuple]] = {
         "keep_checkpoints": (int,),
         "progress_bar": (bool,),
     },
+    "probe": {                          # a linear NER tagger on the discriminator's frozen states (probe.py)
+        "train": (str, type(None)),     # token-level CoNLL (word<TAB>BIO tag) the tagger is fitted on
+        "dev": (str, type(None)),       # ... and scored on: entity F1 into log.jsonl and curves.png
+        "every": (int,),                # steps between probes (and at step 0 of a new run); 0 = off
+        "train_sentences": (int,),      # the first N sentences of each file; 0 = all
+        "dev_sentences": (int,),
+        "max_length": (int,),           # wordpieces per sentence; words past it are tagged O
+        "steps": (int,),                # full-batch Adam steps of the tagger
+        "lr": NUM,
+        "seed": (int,),
+    },
 }
 
 CHOICES = {
@@ -199,6 +210,9 @@ def validate(cfg: Dict[str, Any], *, source: str = "<config>") -> Dict[str, Dict
     if model["generator_init"] == "lower_layers" and not (model["init_from"] and model["generator_size"] == 1 and model["generator_layers"]):
         raise PretrainError(f"{source}: [model] generator_init = \"lower_layers\" copies the first generator_layers layers of init_from, "
                             f"so it needs init_from, generator_size = 1.0 and generator_layers set (got {model['init_from']!r}, {model['generator_size']}, {model['generator_layers']}).")
+    if out["probe"]["every"] < 0 or (out["probe"]["every"] and not (out["probe"]["train"] and out["probe"]["dev"])):
+        raise PretrainError(f"{source}: [probe] every = {out['probe']['every']} needs train and dev (token-level CoNLL files) "
+                            f"and every >= 0; every = 0 turns the probe off.")
     if out["corpus"]["max_seq_length"] > model["max_position_embeddings"]:
         raise PretrainError(f"{source}: [corpus] max_seq_length {out['corpus']['max_seq_length']} exceeds [model] max_position_embeddings {model['max_position_embeddings']}.")
     return out

@@ -13,6 +13,7 @@ from transformers import ElectraConfig, ElectraModel, PreTrainedTokenizerFast
 
 from .checkpoint import CHECKPOINTS, latest_checkpoint, load_state, remove_dead_tmp
 from .errors import PretrainError
+from .log import LOG, read_log
 
 
 def electra_config(tokenizer: PreTrainedTokenizerFast, **sizes: Any) -> ElectraConfig:
@@ -56,6 +57,12 @@ def check_output_dir(output_dir: Path, *, overwrite: bool) -> None:
         raise PretrainError(f"{output_dir} already exists and is not empty: pass --overwrite to replace it, or choose another --output.")
 
 
+def probe_history(log_path: Path, step: int) -> Optional[Dict[str, Any]]:
+    """The run's downstream probes up to `step` (probe.py), for the model card; None when it had none."""
+    rows = [r for r in read_log(log_path) if "probe_f" in r and r["step"] <= step]
+    return {"f": [[r["step"], r["probe_f"]] for r in rows], "tokens": [r["tokens"] for r in rows]} if rows else None
+
+
 def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: Union[str, Path], *,
                       cfg: Dict[str, Any], summary: Dict[str, Any], manifest: Dict[str, Any], overwrite: bool = False) -> Path:
     """Discriminator -> `output_dir` (ElectraModel + fast tokenizer + model card), generator -> `output_dir/generator`.
@@ -95,6 +102,7 @@ def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: U
                           ("embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")},
         "generator_hidden_size": pretrainer.generator.config.hidden_size,
         "max_seq_length": cfg["corpus"]["max_seq_length"],
+        "probe_f_by_step": probe_history(Path(cfg["paths"]["output"]) / LOG, summary["step"]),
         "usage": "spaCy: [components.transformer.model] @architectures = \"electramed.Transformer.v1\", name = \"<this dir>\"",
     }
     try:

@@ -1,5 +1,6 @@
-"""The pre-training log (one JSON row per logged step, `OUTPUT/log.jsonl`) and its figure `curves.png`:
-ELECTRA's two losses (arXiv:2003.10555) against the discriminator's base rate, accuracies, learning rate."""
+"""The pre-training log (one JSON row per logged step, `OUTPUT/log.jsonl`, plus one per downstream probe)
+and its figure `curves.png`: ELECTRA's two losses (arXiv:2003.10555) against the discriminator's base rate,
+accuracies, learning rate, and the probe's entity F1 when `[probe]` is on."""
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -28,6 +29,8 @@ def base_rate_entropy(p: float) -> float:
 
 def plot_curves(log_path: Path, png: Path) -> Optional[Path]:
     rows = read_log(log_path)
+    probes = [r for r in rows if "probe_f" in r]
+    rows = [r for r in rows if "gen_loss" in r]
     if not rows:
         return None
     import matplotlib
@@ -36,7 +39,7 @@ def plot_curves(log_path: Path, png: Path) -> Optional[Path]:
     import matplotlib.pyplot as plt
 
     steps = [r["step"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 4 if probes else 3, figsize=(20 if probes else 15, 4))
     for key in ("gen_loss", "disc_loss"):
         axes[0].plot(steps, [r[key] for r in rows], label=key)
     # a discriminator that ignores context can still reach the entropy of the share replaced
@@ -48,6 +51,9 @@ def plot_curves(log_path: Path, png: Path) -> Optional[Path]:
     axes[1].set_title("accuracies / share replaced")
     axes[2].plot(steps, [r["lr"] for r in rows], label="lr")
     axes[2].set_title("learning rate")
+    if probes:  # a linear NER tagger on the frozen discriminator (probe.py)
+        axes[3].plot([r["step"] for r in probes], [r["probe_f"] for r in probes], "o-", label="probe entity F1 (dev)")
+        axes[3].set_title("downstream probe")
     for ax in axes:
         ax.set_xlabel("step")
         ax.legend()

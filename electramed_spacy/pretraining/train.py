@@ -45,6 +45,7 @@ from .log import LOG, plot_curves, truncate_log
 from .masking import TokenMasker
 from .model import build_pretrainer, count_params, get_lr, param_groups
 from .prepare import prepare_data
+from .probe import Probe
 
 RUN_FILES = ("vocab", "shards", CHECKPOINTS, "model", LOG, "curves.png", "config.cfg")
 METRICS = ("loss", "gen_loss", "disc_loss", "gen_acc", "disc_acc", "replaced")
@@ -129,6 +130,7 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
         scan_corpus(files, max_line_chars=cfg["corpus"]["max_line_chars"], shard_chars=cfg["corpus"]["shard_chars"])
         clean_output(output)
     remove_dead_tmp(output / CHECKPOINTS, ".tmp-step_*")
+    probe = Probe.from_config(cfg["probe"])  # its data read (and checked) before any long work
     ckpt, state = load_newest(output) if resume else (None, None)
     if not resume and latest_checkpoint(output) is not None:
         raise PretrainError(f"{output} already holds checkpoints ({latest_checkpoint(output).name}). Use --resume to continue, or set [paths] output to a new directory.")
@@ -194,6 +196,19 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
     log_path = output / LOG
     if accelerator.is_main_process:
         truncate_log(log_path, step)
+
+    def log_probe() -> float:
+        """The probe of the discriminator as it is now, appended to the log; returns its seconds."""
+        if probe is None or not accelerator.is_main_process:
+            return 0.0
+        row = {"step": step, "tokens": tokens_seen, **probe(raw.discriminator.electra, tokenizer)}
+        with open(log_path, "a", encoding="utf8") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"probe at step {step}: entity F1 {row['probe_f']:.4f} (P {row['probe_p']:.4f}, R {row['probe_r']:.4f}; {row['probe_s']} s)")
+        return row["probe_s"]
+
+    if state is None:
+        log_probe()  # where the run starts from: the init_from encoder, or random weights
     bar = None
     if progress and accelerator.is_main_process:
         from tqdm import tqdm
@@ -249,6 +264,8 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
                                     tok_s=f"{last['tokens_per_s']:.0f}", lr=f"{lr:.2e}", refresh=False)
             if on_step is not None:
                 on_step(step)
+            if probe is not None and (probe.due(step) or step == max_steps):
+                t_last += log_probe()  # the next tokens/s leaves the probe's time out
             if stop.received is not None:
                 stop_reason = signal.Signals(stop.received).name
             elif budget_s and elapsed_before + now - t_start >= budget_s:
