@@ -196,12 +196,24 @@ def fingerprint(path: Path) -> str:
 
 
 def shard_spec(files: Sequence[Path], tokenizer_dir: Path, corpus_cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """Everything the shards depend on; a rerun with a different spec is refused."""
+    """Everything the shards depend on; a rerun with a different spec is refused. Files count by content
+    (sha1), not modification time: a corpus copied or re-synced between sessions still resumes."""
     return {
-        "files": [{"path": str(p), "bytes": p.stat().st_size, "mtime": int(p.stat().st_mtime)} for p in files],
+        "files": [{"path": str(p), "bytes": p.stat().st_size, "sha1": fingerprint(p)} for p in files],
         "vocab_sha1": fingerprint(tokenizer_dir / "tokenizer.json"),
         **{k: corpus_cfg[k] for k in ("format", "max_seq_length", "short_seq_prob", "shard_chars", "seed")},
     }
+
+
+def spec_changes(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
+    """The keys of two shard specs that differ. A spec written before files carried their sha1 (it has their
+    mtime instead) matches on path and size: its content cannot be checked, and a new mtime alone is no change."""
+    changed = [k for k in sorted(set(old) | set(new)) if k != "files" and old.get(k) != new.get(k)]
+    legacy = any("sha1" not in f for f in old.get("files", []))
+    fields = ("path", "bytes") if legacy else ("path", "bytes", "sha1")
+    if [[f.get(k) for k in fields] for f in old.get("files", [])] != [[f.get(k) for k in fields] for f in new["files"]]:
+        changed.append("files")
+    return sorted(changed)
 
 
 def _build_shard(job: Dict[str, Any]) -> Dict[str, Any]:
@@ -253,14 +265,14 @@ def build_shards(
     spec_path = out_dir / SHARD_SPEC
     if spec_path.exists():
         old = json.loads(spec_path.read_text(encoding="utf8"))
-        if old != spec:
-            changed = sorted(k for k in set(old) | set(spec) if old.get(k) != spec.get(k))
+        changed = spec_changes(old, spec)
+        if changed:
             raise PretrainError(
                 f"The shards in {out_dir} were built from other input or settings (changed: {', '.join(changed)}). "
                 f"Delete {out_dir} to rebuild, or set [paths] output to a new directory."
             )
-    else:
-        _atomic_write_text(spec_path, json.dumps(spec, indent=2))
+    if not spec_path.exists() or json.loads(spec_path.read_text(encoding="utf8")) != spec:
+        _atomic_write_text(spec_path, json.dumps(spec, indent=2))  # new, or an older spec brought up to date
     if ranges is None:
         ranges = scan_corpus(files, max_line_chars=corpus_cfg["max_line_chars"], shard_chars=corpus_cfg["shard_chars"])
     from tokenizers import Tokenizer

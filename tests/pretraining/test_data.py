@@ -73,6 +73,28 @@ def test_changed_settings_refused(corpus, tmp_path):
         prepare_data(tiny_config(corpus, tmp_path / "run", **{"corpus.max_seq_length": 16}), progress=False)
 
 
+def test_corpus_counts_by_content_not_mtime(corpus, tmp_path):
+    """A corpus copied or re-synced between sessions (new mtime, same bytes) still resumes; new content does not."""
+    import json
+    import os
+
+    cfg = tiny_config(corpus, tmp_path / "run")
+    first = prepare_data(cfg, progress=False)["manifest"]
+    os.utime(corpus, (1_000_000_000, 1_000_000_000))
+    assert prepare_data(cfg, progress=False)["manifest"]["sequences"] == first["sequences"]
+    # a spec from before the content hash (mtime, no sha1) matches on path and size, and is brought up to date
+    spec_path = tmp_path / "run" / "shards" / "spec.json"
+    spec = json.loads(spec_path.read_text())
+    spec["files"] = [{"path": f["path"], "bytes": f["bytes"], "mtime": 123} for f in spec["files"]]
+    spec_path.write_text(json.dumps(spec))
+    prepare_data(cfg, progress=False)
+    assert "sha1" in json.loads(spec_path.read_text())["files"][0]
+    text = corpus.read_text(encoding="utf8")
+    corpus.write_text(text.replace("Aspirin", "Asprin!"), encoding="utf8")  # same size, other text
+    with pytest.raises(PretrainError, match=r"\(changed: files\)"):
+        prepare_data(cfg, progress=False)
+
+
 def test_non_utf8_says_file_and_line(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes("Aspirin works.\n\nFine line.\n".encode() + b"caf\xe9 au lait\n")
