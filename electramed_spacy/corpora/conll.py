@@ -30,47 +30,13 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from .common import DOC_ID, MENTIONS_KEY, ConversionSummary, CorpusFormatError, read_lines
+from .iob import _split_tag, tags_to_spans  # noqa: F401 (re-exported: the decoding rule lives there)
 
 SCHEMES = ("auto", "iob1", "iob2")
 CONLL_PATTERNS = ("*.tsv", "*.conll", "*.iob", "*.iob2", "*.bio")
 DOCSTART = "-DOCSTART-"
 EXPECTED_LINE = "'token<TAB>tag' (or space separated; the tag in the last column), a blank line between sentences, or -DOCSTART-."
 EXPECTED_TAG = "O, B-LABEL or I-LABEL (IOB1/IOB2; convert BILUO/BIOES files first)."
-
-
-def _split_tag(tag: str) -> Tuple[str, str]:
-    """'B-Chemical' -> ('B', 'Chemical'); 'O' -> ('O', ''); ValueError otherwise."""
-    if tag == "O":
-        return "O", ""
-    prefix, sep, label = tag.partition("-")
-    if prefix not in ("B", "I") or not sep or not label:
-        raise ValueError(tag)
-    return prefix, label
-
-
-def tags_to_spans(tags: Sequence[str], *, scheme: str = "iob1") -> List[Tuple[int, int, str]]:
-    """Decode IOB1/IOB2 tags into `(start_token, end_token, label)` chunks.
-
-    scheme="iob2" raises ValueError at an I- tag that starts a chunk; "iob1" and
-    "auto" accept it (see the module docstring).
-    """
-    spans: List[Tuple[int, int, str]] = []
-    start, label = None, ""
-    for i, tag in enumerate(tags):
-        prefix, lab = _split_tag(tag)
-        continues = prefix == "I" and start is not None and lab == label
-        if continues:
-            continue
-        if start is not None:
-            spans.append((start, i, label))
-            start, label = None, ""
-        if prefix == "I" and scheme == "iob2":
-            raise ValueError(f"{tag} starts a chunk")
-        if prefix != "O":
-            start, label = i, lab
-    if start is not None:
-        spans.append((start, len(tags), label))
-    return spans
 
 
 def spans_to_tags(n_tokens: int, spans: Iterable[Tuple[int, int, str]], *, scheme: str = "iob2") -> List[str]:

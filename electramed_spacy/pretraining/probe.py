@@ -16,10 +16,11 @@ tagged O (and so cost recall).
 """
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
+from ..corpora.iob import _split_tag, tags_to_spans
 from .errors import PretrainError
 
 Sentence = Tuple[List[str], List[str]]
@@ -46,6 +47,10 @@ def read_conll(path: Union[str, Path], limit: int = 0) -> List[Sentence]:
             parts = line.split("\t")
             if len(parts) < 2 or not parts[-1]:
                 raise PretrainError(f"{path}:{line_no}: expected `word<TAB>tag`, got {line[:80]!r}.")
+            try:
+                _split_tag(parts[-1])
+            except ValueError:
+                raise PretrainError(f"{path}:{line_no}: tag {parts[-1]!r} is not O, B-LABEL or I-LABEL (BIO/IOB1).") from None
             words.append(parts[0])
             tags.append(parts[-1])
     if words:
@@ -53,20 +58,6 @@ def read_conll(path: Union[str, Path], limit: int = 0) -> List[Sentence]:
     if not sentences:
         raise PretrainError(f"{path}: no sentences (expected `word<TAB>tag` lines, a blank line between sentences).")
     return sentences
-
-
-def spans(tags: Sequence[str]) -> Set[Tuple[int, int, str]]:
-    """BIO tags -> {(start, end, type)}; an I- that does not continue its type starts a span (as conlleval)."""
-    out: Set[Tuple[int, int, str]] = set()
-    start, label = None, None
-    for i, tag in enumerate([*tags, "O"]):
-        prefix, _, kind = tag.partition("-")
-        if start is not None and (prefix != "I" or kind != label):
-            out.add((start, i, label))
-            start = None
-        if prefix in ("B", "I") and start is None:
-            start, label = i, kind
-    return out
 
 
 @torch.no_grad()
@@ -134,7 +125,7 @@ def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]
     """(true positive, gold, predicted) entity counts per sentence."""
     out = []
     for g, p in zip(gold, pred):
-        g_spans, p_spans = spans(g), spans(p)
+        g_spans, p_spans = set(tags_to_spans(g)), set(tags_to_spans(p))
         out.append((len(g_spans & p_spans), len(g_spans), len(p_spans)))
     return out
 

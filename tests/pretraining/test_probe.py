@@ -13,7 +13,8 @@ from conftest import save_tiny_bert
 from electramed_spacy.cli import app
 from electramed_spacy.pretraining.errors import PretrainError
 from electramed_spacy.pretraining.log import LOG, read_log
-from electramed_spacy.pretraining.probe import paired_bootstrap, probe, read_conll, spans
+from electramed_spacy.corpora.iob import tags_to_spans
+from electramed_spacy.pretraining.probe import paired_bootstrap, probe, read_conll
 from electramed_spacy.pretraining.train import pretrain
 
 from .conftest import TINY_CFG, tiny_config
@@ -50,6 +51,9 @@ def test_read_conll(tmp_path):
     path.write_text("Aspirin\tB-Chemical\nworks\tO\n\n\nStroke\tB-Disease\r\n", encoding="utf8")
     assert read_conll(path) == [(["Aspirin", "works"], ["B-Chemical", "O"]), (["Stroke"], ["B-Disease"])]
     assert read_conll(path, limit=1) == [(["Aspirin", "works"], ["B-Chemical", "O"])]
+    path.write_text("Aspirin\tS-Chemical\n", encoding="utf8")
+    with pytest.raises(PretrainError, match=r"a.tsv:1: tag 'S-Chemical' is not O, B-LABEL or I-LABEL"):
+        read_conll(path)
     path.write_text("Aspirin B-Chemical\n", encoding="utf8")
     with pytest.raises(PretrainError, match=r"a.tsv:1: expected `word<TAB>tag`"):
         read_conll(path)
@@ -61,6 +65,7 @@ def test_read_conll(tmp_path):
 
 
 def test_bio_spans():
+    spans = lambda tags: set(tags_to_spans(tags))  # noqa: E731 (the probe scores span sets)
     assert spans(["B-C", "I-C", "O", "B-D"]) == {(0, 2, "C"), (3, 4, "D")}
     assert spans(["I-C", "I-C", "B-C", "I-D"]) == {(0, 2, "C"), (2, 3, "C"), (3, 4, "D")}  # as conlleval
     assert spans(["O", "O"]) == set()
