@@ -38,6 +38,7 @@ FORBIDDEN: Dict[str, Tuple[str, ...]] = {
     "errors": ("spacy", "thinc", "torch", "electramed_spacy.pipeline", "electramed_spacy.ml",
                "electramed_spacy.corpora", "electramed_spacy.commands", "electramed_spacy.pretraining"),
     "about": ("electramed_spacy.",),
+    "iob": ("spacy", "thinc", "torch", "electramed_spacy."),  # tag decoding shared by corpora and pretraining
 }
 # every module: nothing imports the CLI; only cli.py and commands/ import commands/
 EVERYWHERE = ("electramed_spacy.cli",)

@@ -30,7 +30,7 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from .common import DOC_ID, MENTIONS_KEY, ConversionSummary, CorpusFormatError, read_lines
-from .iob import _split_tag, tags_to_spans  # noqa: F401 (re-exported: the decoding rule lives there)
+from ..iob import _split_tag, tags_to_spans  # noqa: F401 (re-exported: the decoding rule lives there)
 
 SCHEMES = ("auto", "iob1", "iob2")
 CONLL_PATTERNS = ("*.tsv", "*.conll", "*.iob", "*.iob2", "*.bio")

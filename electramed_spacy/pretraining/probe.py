@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from ..corpora.iob import _split_tag, tags_to_spans
+from ..iob import _split_tag, tags_to_spans
 from .errors import PretrainError
 
 Sentence = Tuple[List[str], List[str]]

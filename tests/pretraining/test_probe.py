@@ -13,7 +13,7 @@ from conftest import save_tiny_bert
 from electramed_spacy.cli import app
 from electramed_spacy.pretraining.errors import PretrainError
 from electramed_spacy.pretraining.log import LOG, read_log
-from electramed_spacy.corpora.iob import tags_to_spans
+from electramed_spacy.iob import tags_to_spans
 from electramed_spacy.pretraining.probe import paired_bootstrap, probe, read_conll
 from electramed_spacy.pretraining.train import pretrain
 

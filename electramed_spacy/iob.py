@@ -1,4 +1,4 @@
-"""IOB1/IOB2 tag decoding, without spaCy: shared by the CoNLL reader (`conll.py`) and the pre-training
+"""IOB1/IOB2 tag decoding, a leaf module without spaCy: shared by the CoNLL reader (`conll.py`) and the pre-training
 probe (`pretraining/probe.py`, which must not import spaCy). One rule decodes both schemes: B- starts a
 chunk; I-X continues a chunk of type X, else starts one."""
 from typing import List, Sequence, Tuple
