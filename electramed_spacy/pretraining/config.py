@@ -57,6 +57,7 @@ SCHEMA: Dict[str, Dict[str, Tuple]] = {
         "mask_prob": NUM,               # share of non-special tokens selected
         "mask_token_prob": NUM,         # of those: replaced by [MASK]
         "random_token_prob": NUM,       # ... by a random token; the rest are kept
+        "whole_word": (bool,),          # select the pieces of a word together (WordPiece "##" continuations)
         "sampling": (str,),             # "gumbel" (ELECTRA) or "multinomial"
         "temperature": NUM,
         "gen_weight": NUM,

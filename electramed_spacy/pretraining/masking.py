@@ -7,12 +7,18 @@ Clark et al. 2020, arXiv:2003.10555, sec. 2).
 selected. All randomness comes from the `torch.Generator` passed in, so the function is
 reproducible and resumable.
 
+Whole-word masking (`continuation_ids`, BERT's later release and PubMedBERT): the pieces of a
+word are selected together, each word with probability `mask_prob`, so a masked "##azole" never
+sits beside a visible "ketocon" that gives it away; the share of tokens selected stays `mask_prob`
+in expectation. A word is a piece that is not a continuation ("##...") and the continuations after
+it. What each selected piece becomes is still drawn per piece.
+
 The training loop builds one `TokenMasker` (the vocabulary-sized special-token table and the
 list of ids a random replacement may take are built once, not per batch); `mask_tokens` is the
 same operation as a one-off function. Neither synchronises with the host (no `nonzero()`,
 no `.item()`), and no random ids are drawn when `random_token_prob` is 0.
 """
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -21,12 +27,19 @@ class TokenMasker:
     """`masker(input_ids, generator) -> (masked_ids, is_masked)` with the tables built once."""
 
     def __init__(self, *, special_ids: Sequence[int], mask_id: int, vocab_size: int, mask_prob: float,
-                 mask_token_prob: float, random_token_prob: float, device: torch.device = torch.device("cpu")):
+                 mask_token_prob: float, random_token_prob: float, continuation_ids: Optional[Sequence[int]] = None,
+                 device: torch.device = torch.device("cpu")):
+        """`continuation_ids`: the vocabulary's word-continuation pieces ("##..."), for whole-word
+        masking; None masks each piece on its own draw."""
         self.mask_id, self.mask_prob = mask_id, mask_prob
         self.mask_token_prob, self.random_token_prob = mask_token_prob, random_token_prob
         self.special = torch.zeros(vocab_size, dtype=torch.bool, device=device)  # (vocab,)
         self.special[list(special_ids)] = True
         self.allowed = (~self.special).nonzero().squeeze(-1)  # (vocab - specials,) ids a random replacement may take
+        self.continuation = None
+        if continuation_ids is not None:
+            self.continuation = torch.zeros(vocab_size, dtype=torch.bool, device=device)  # (vocab,)
+            self.continuation[list(continuation_ids)] = True
 
     def __call__(self, input_ids: torch.Tensor, generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
         """Returns (masked_ids, is_masked), both (batch, length); `input_ids` is not modified.
@@ -37,6 +50,11 @@ class TokenMasker:
         device = input_ids.device
         can_mask = ~self.special[input_ids]  # (batch, length)
         probs = torch.rand(input_ids.shape, generator=generator, device=device)
+        if self.continuation is not None:  # every piece takes the draw of its word's first piece
+            starts = ~self.continuation[input_ids]  # (batch, length); specials start words too
+            positions = torch.arange(input_ids.shape[1], device=device).expand_as(input_ids)
+            first = torch.where(starts, positions, torch.zeros_like(positions)).cummax(dim=1).values
+            probs = probs.gather(1, first)
         is_masked = (probs < self.mask_prob) & can_mask
         # one more draw decides what a selected position becomes
         action = torch.rand(input_ids.shape, generator=generator, device=device)
@@ -52,10 +70,12 @@ class TokenMasker:
 def mask_tokens(
     input_ids: torch.Tensor, *, special_ids: Sequence[int], mask_id: int, vocab_size: int,
     mask_prob: float, mask_token_prob: float, random_token_prob: float, generator: torch.Generator,
+    continuation_ids: Optional[Sequence[int]] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """`TokenMasker(...)(input_ids, generator)` in one call (tests, one-off use); a loop keeps the masker."""
     masker = TokenMasker(special_ids=special_ids, mask_id=mask_id, vocab_size=vocab_size, mask_prob=mask_prob,
-                         mask_token_prob=mask_token_prob, random_token_prob=random_token_prob, device=input_ids.device)
+                         mask_token_prob=mask_token_prob, random_token_prob=random_token_prob,
+                         continuation_ids=continuation_ids, device=input_ids.device)
     return masker(input_ids, generator)
 
 

@@ -158,9 +158,15 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
     tokenizer = AutoTokenizer.from_pretrained(str(data["vocab_dir"]))
     pad_id, sep_id = tokenizer.pad_token_id, tokenizer.sep_token_id
     obj = cfg["objective"]
+    continuation = None
+    if obj["whole_word"]:
+        continuation = [i for piece, i in tokenizer.get_vocab().items() if piece.startswith("##")]
+        if not continuation:
+            raise PretrainError(f"[objective] whole_word = true needs a WordPiece vocabulary (\"##\" continuation pieces); "
+                                f"{data['vocab_dir']} has none: set whole_word = false.")
     masker = TokenMasker(special_ids=sorted(set(tokenizer.all_special_ids)), mask_id=tokenizer.mask_token_id,
                          vocab_size=len(tokenizer), mask_prob=obj["mask_prob"], mask_token_prob=obj["mask_token_prob"],
-                         random_token_prob=obj["random_token_prob"], device=device)
+                         random_token_prob=obj["random_token_prob"], continuation_ids=continuation, device=device)
 
     # 3. model and optimizer
     model = build_pretrainer(cfg, vocab_size=len(tokenizer), pad_token_id=pad_id)

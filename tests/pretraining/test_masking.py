@@ -71,3 +71,51 @@ def test_mask_rate_and_reproducible():
     assert 0.13 < rate < 0.17
     kept = ((a[0] == ids) & a[1]).sum() / a[1].sum()
     assert 0.10 < kept.item() < 0.20  # 15% of selected tokens stay as they are
+
+
+CONTINUATION = list(range(500, 1000))  # ids 500-999 play "##..." pieces
+
+
+def word_ids(ids: torch.Tensor) -> torch.Tensor:
+    """Per position, the index of its word's first piece (the reference, a plain loop)."""
+    out = torch.zeros_like(ids)
+    for b in range(ids.shape[0]):
+        start = 0
+        for i, token in enumerate(ids[b].tolist()):
+            if token not in CONTINUATION:
+                start = i
+            out[b, i] = start
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 40), st.floats(0.05, 0.95), st.integers(0, 2**31 - 1))
+def test_whole_word_masking_selects_a_words_pieces_together(batch, length, mask_prob, seed):
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 1000, (batch, length), generator=gen)  # specials, word starts and continuations mixed
+    masked, is_masked = mask_tokens(ids, special_ids=SPECIAL, mask_id=MASK_ID, vocab_size=1000, mask_prob=mask_prob,
+                                    mask_token_prob=0.85, random_token_prob=0.0, continuation_ids=CONTINUATION,
+                                    generator=gen)
+    first = word_ids(ids)
+    special = torch.isin(ids, torch.tensor(SPECIAL))
+    assert not (is_masked & special).any(), "special tokens are never selected"
+    # a continuation piece is selected exactly when its word's first piece is (unless that is a special token)
+    word_masked = is_masked.gather(1, first)
+    followers = ~special & ~special.gather(1, first)
+    assert torch.equal(is_masked[followers], word_masked[followers])
+    assert torch.equal(masked[~is_masked], ids[~is_masked])
+
+
+def test_whole_word_masking_keeps_the_rate_and_token_masking_unchanged():
+    ids = torch.randint(5, 1000, (64, 128), generator=torch.Generator().manual_seed(0))
+    common = dict(special_ids=SPECIAL, mask_id=MASK_ID, vocab_size=1000, mask_prob=0.15, mask_token_prob=0.85,
+                  random_token_prob=0.0)
+    _, whole = mask_tokens(ids, **common, continuation_ids=CONTINUATION, generator=torch.Generator().manual_seed(1))
+    assert 0.13 < whole.float().mean().item() < 0.17  # each word with mask_prob: the token share stays mask_prob
+    _, pieces = mask_tokens(ids, **common, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(whole, pieces)
+    # with no continuation pieces in the batch, whole-word masking is token masking, draw for draw
+    words = torch.randint(5, 500, (8, 32), generator=torch.Generator().manual_seed(2))
+    a = mask_tokens(words, **common, continuation_ids=CONTINUATION, generator=torch.Generator().manual_seed(3))
+    b = mask_tokens(words, **common, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])

@@ -188,3 +188,16 @@ def test_continued_pretraining_from_electra_and_bert(trained, tmp_path):
     other.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "aspirin"]) + "\n", encoding="utf8")
     with pytest.raises(PretrainError, match=r"vocabulary \(6 tokens\) does not match the checkpoint"):
         pretrain(tiny_config(corpus, tmp_path / "bad", **{"model.init_from": str(bert_dir), "paths.vocab": str(other)}))
+
+
+def test_whole_word_masking_trains_and_needs_wordpiece_continuations(corpus, tmp_path):
+    summary = pretrain(tiny_config(corpus, tmp_path / "wwm", **{"objective.whole_word": True, "training.max_steps": 6}),
+                       export=False)
+    log = read_log(tmp_path / "wwm" / LOG)
+    assert summary["step"] == 6 and all(torch.isfinite(torch.tensor(r["loss"])) for r in log)
+    words = tmp_path / "words.txt"  # a vocabulary of whole words only: nothing to group pieces by
+    words.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "aspirin", "reduces", "the"]) + "\n",
+                     encoding="utf8")
+    with pytest.raises(PretrainError, match="whole_word = true needs a WordPiece vocabulary"):
+        pretrain(tiny_config(corpus, tmp_path / "words", **{"objective.whole_word": True, "paths.vocab": str(words)}),
+                 export=False)
