@@ -92,6 +92,7 @@ def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: U
         "lowercase": cfg["corpus"]["lowercase"],
         "init_from": cfg["model"]["init_from"] or "random",
         "generator_init": cfg["model"]["generator_init"],
+        "masking": f"{cfg['objective']['mask_prob']:.0%} of " + ("whole words" if cfg["objective"]["whole_word"] else "pieces"),
         "steps": summary["step"],
         "tokens_seen": summary["tokens_seen"],
         "final_gen_loss": last.get("gen_loss"),

@@ -1,5 +1,6 @@
 """The training loop: loss falls, kill + resume == uninterrupted, export loads in transformers and spaCy."""
 import copy
+import json
 import os
 import signal
 
@@ -191,10 +192,11 @@ def test_continued_pretraining_from_electra_and_bert(trained, tmp_path):
 
 
 def test_whole_word_masking_trains_and_needs_wordpiece_continuations(corpus, tmp_path):
-    summary = pretrain(tiny_config(corpus, tmp_path / "wwm", **{"objective.whole_word": True, "training.max_steps": 6}),
-                       export=False)
+    summary = pretrain(tiny_config(corpus, tmp_path / "wwm", **{"objective.whole_word": True, "training.max_steps": 6}))
     log = read_log(tmp_path / "wwm" / LOG)
     assert summary["step"] == 6 and all(torch.isfinite(torch.tensor(r["loss"])) for r in log)
+    card = json.loads((tmp_path / "wwm" / "model" / "electramed_card.json").read_text(encoding="utf8"))
+    assert card["masking"] == "15% of whole words"
     words = tmp_path / "words.txt"  # a vocabulary of whole words only: nothing to group pieces by
     words.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "aspirin", "reduces", "the"]) + "\n",
                      encoding="utf8")
