@@ -11,6 +11,8 @@ logged rows). Writes the series as JSON (every point with its step, tokens and s
         --probes cont1=benchmarks/results/probe_bc5cdr_cont1_steps.json \\
         --baseline minilm=benchmarks/results/probe_bc5cdr_cont1_steps.json \\
         --output benchmarks/results/probe_curves_bc5cdr.json --plot benchmarks/results/probe_curves_bc5cdr.png
+
+`--previous JSON` (an earlier output) keeps its curves, so a picture can grow after the runs behind it are gone.
 """
 import json
 import re
@@ -70,10 +72,14 @@ def collect(runs: Dict[str, Path], probes: List[tuple]) -> Dict[str, List[Dict]]
 def main(run: List[str] = typer.Option(..., help="NAME=RUN_DIR of a pre-training run (its log.jsonl); repeat"),
          probes: List[str] = typer.Option([], help="NAME=JSON from `electramed probe`: its NAME_stepN rows join run NAME; repeat"),
          baseline: List[str] = typer.Option([], help="ENCODER=JSON: a probe JSON's encoder drawn as a level line"),
+         previous: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                                 help="an earlier --output of this script: its series and levels stay "
+                                                      "(runs whose directories are gone); a --run of the same name replaces it"),
          output: Path = typer.Option(...), plot: Optional[Path] = typer.Option(None)):
-    series = collect(dict(_pairs(run, "--run")), _pairs(probes, "--probes"))
-    levels = {name: json.loads(Path(path).read_text(encoding="utf8"))["encoders"][name]["probe_f"]
-              for name, path in _pairs(baseline, "--baseline")}
+    kept = json.loads(previous.read_text(encoding="utf8")) if previous else {"series": {}, "baselines": {}}
+    series = {**kept["series"], **collect(dict(_pairs(run, "--run")), _pairs(probes, "--probes"))}
+    levels = {**kept["baselines"], **{name: json.loads(Path(path).read_text(encoding="utf8"))["encoders"][name]["probe_f"]
+                                      for name, path in _pairs(baseline, "--baseline")}}
     output.write_text(json.dumps({"series": series, "baselines": levels}, indent=2) + "\n", encoding="utf8")
     for name, points in series.items():
         print(name, " ".join(f"{p['step']}:{100 * p['probe_f']:.2f}" for p in points))

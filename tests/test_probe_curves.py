@@ -52,8 +52,23 @@ def test_main_writes_json_and_plot(tmp_path):
     write_probes(tmp_path / "probes.json")
     out, png = tmp_path / "curves.json", tmp_path / "curves.png"
     script.main(run=[f"cont={tmp_path / 'cont'}"], probes=[f"cont={tmp_path / 'probes.json'}"],
-                baseline=[f"base={tmp_path / 'probes.json'}"], output=out, plot=png)
+                baseline=[f"base={tmp_path / 'probes.json'}"], previous=None, output=out, plot=png)
     result = json.loads(out.read_text())
     assert result["baselines"] == {"base": 0.5}
     assert [p["step"] for p in result["series"]["cont"]] == [15, 20]
     assert png.stat().st_size > 1000
+
+
+def test_previous_output_keeps_its_curves(tmp_path):
+    """A run whose directory is gone stays on the picture; a --run of the same name replaces its old curve."""
+    script = load_benchmark("probe_curves")
+    write_run(tmp_path / "cont")
+    previous = tmp_path / "old.json"
+    old_point = {"step": 5, "tokens": 500, "probe_f": 0.3, "source": "gone/log.jsonl"}
+    previous.write_text(json.dumps({"series": {"gone": [old_point], "cont": [old_point]}, "baselines": {"base": 0.5}}))
+    out = tmp_path / "curves.json"
+    script.main(run=[f"cont={tmp_path / 'cont'}"], probes=[], baseline=[], previous=previous, output=out, plot=None)
+    result = json.loads(out.read_text())
+    assert result["series"]["gone"] == [old_point]
+    assert [(p["step"], p["probe_f"]) for p in result["series"]["cont"]] == [(20, 0.40)]
+    assert result["baselines"] == {"base": 0.5}
