@@ -20,7 +20,8 @@ Everything after `--` goes to `spacy train` unchanged (the settings every run sh
 trains with OMP_NUM_THREADS=--threads, in sequence; start two copies with different --seed for
 two cores (two 1-thread jobs beat one 2-thread job on small encoders). Each run trained here records its
 wall clock, threads and the load average at its start in RUN/train_time.json (a budget is part of a result);
-`--plot PNG` draws dev and test per encoder, a dot per seed.
+`--plot PNG` draws dev and test per encoder, a dot per seed. `--previous JSON` keeps the encoders of an
+earlier table of the same comparison (config, data, overrides) beside the new ones, for runs that are gone.
 """
 import json
 import os
@@ -100,12 +101,22 @@ def main(
     threads: int = typer.Option(1),
     extra: List[str] = typer.Argument(None, help="After --: `spacy train` overrides every run shares"),
     plot: Path = typer.Option(None, help="Also draw dev and test per encoder, a dot per seed (PNG)"),
+    previous: Path = typer.Option(None, exists=True, dir_okay=False,
+                                  help="An earlier output JSON of the same comparison: its encoders stay in the table and "
+                                       "the plot (runs whose folders are gone); an --encoder of the same name replaces one"),
 ) -> None:
     if evaluate not in EVALUATE:
         raise typer.BadParameter(f"--evaluate {evaluate!r}: use one of {', '.join(EVALUATE)}")
     output.mkdir(parents=True, exist_ok=True)
     table = {"config": str(config), "train": str(train), "dev": str(dev), "test": str(test), "shared_overrides": extra or [],
              "threads": threads, "encoders": {}}
+    if previous:
+        kept = json.loads(previous.read_text(encoding="utf8"))
+        differ = [k for k in ("config", "train", "dev", "test", "shared_overrides") if kept[k] != table[k]]
+        if differ:
+            raise typer.BadParameter(f"--previous {previous}: another comparison ({', '.join(differ)} differ: "
+                                     f"{', '.join(f'{kept[k]} vs {table[k]}' for k in differ)})")
+        table["encoders"] = kept["encoders"]
     for item in encoder:
         name, _, path = item.partition("=")
         if not path:

@@ -27,7 +27,7 @@ def test_collects_finished_relation_runs(tmp_path):
     encoder = tmp_path / "encoder"  # no model card: nothing is written beside it
     encoder.mkdir()
     script.main(tmp_path, [f"minilm={encoder}"], [0, 1], tmp_path / "rel.cfg", tmp_path / "train.spacy",
-                tmp_path / "dev.spacy", tmp_path / "test.spacy", "rel_micro_f", "relations", 1, None, tmp_path / "c.png")
+                tmp_path / "dev.spacy", tmp_path / "test.spacy", "rel_micro_f", "relations", 1, None, tmp_path / "c.png", None)
     table = json.loads((tmp_path / "compare_0_1.json").read_text())
     assert table["encoders"]["minilm"]["summary"] == {
         "n": 2, "dev_mean": 69.0, "dev_spread": 2.0, "test_mean": 67.5, "test_spread": 3.0, "test": [69.0, 66.0]}
@@ -44,4 +44,28 @@ def test_relations_are_scored_with_gold_entities(tmp_path):
 def test_unknown_evaluation_is_refused(tmp_path):
     with pytest.raises(typer.BadParameter, match="--evaluate 'ner'"):
         load_script().main(tmp_path, ["a=b"], [0], tmp_path / "c.cfg", tmp_path / "t", tmp_path / "d", tmp_path / "e",
-                           "ents_f", "ner", 1, None, None)
+                           "ents_f", "ner", 1, None, None, None)
+
+
+def test_previous_table_keeps_its_encoders(tmp_path):
+    """An earlier table's encoders stay beside new ones (their run folders gone); one of the same name is replaced;
+    a table of another comparison is refused."""
+    script = load_script()
+    finished_run(tmp_path / "new_s0", 0.70, 0.69)
+    encoder = tmp_path / "encoder"
+    encoder.mkdir()
+    files = [tmp_path / "rel.cfg", tmp_path / "train.spacy", tmp_path / "dev.spacy", tmp_path / "test.spacy"]
+    old = {"config": str(files[0]), "train": str(files[1]), "dev": str(files[2]), "test": str(files[3]),
+           "shared_overrides": ["--training.max_steps", "450"], "threads": 1,
+           "encoders": {"gone": {"path": "x", "runs": [], "summary": {"test_mean": 60.0}},
+                        "new": {"path": "y", "runs": [], "summary": {"test_mean": 1.0}}}}
+    previous = tmp_path / "old.json"
+    previous.write_text(json.dumps(old))
+    script.main(tmp_path, [f"new={encoder}"], [0], *files, "rel_micro_f", "relations", 1,
+                ["--training.max_steps", "450"], None, previous)
+    table = json.loads((tmp_path / "compare_0.json").read_text())
+    assert table["encoders"]["gone"] == old["encoders"]["gone"]
+    assert table["encoders"]["new"]["summary"]["test"] == [69.0]
+    with pytest.raises(typer.BadParameter, match="shared_overrides differ"):
+        script.main(tmp_path, [f"new={encoder}"], [0], *files, "rel_micro_f", "relations", 1,
+                    ["--training.max_steps", "300"], None, previous)
