@@ -24,7 +24,7 @@ def test_scaled_last_layer_reads_larger(tmp_path):
     save_tiny_bert(tmp_path / "plain", VOCAB)  # ... and a fresh copy of the original
     (tmp_path / "text.txt").write_text("aspirin causes ulcers .\nrats .\n\n", encoding="utf8")
     script.main([f"plain={tmp_path / 'plain'}", f"scaled={tmp_path / 'base'}"], text=tmp_path / "text.txt",
-                sentences=200, output=tmp_path / "out.json")
+                sentences=200, output=tmp_path / "out.json", rescale=None, to=None, save=None)
     table = json.loads((tmp_path / "out.json").read_text())
     assert table["sentences"] == 2
     plain, scaled = table["encoders"]["plain"], table["encoders"]["scaled"]
@@ -37,4 +37,42 @@ def test_scaled_last_layer_reads_larger(tmp_path):
 def test_empty_text_is_an_error(tmp_path):
     (tmp_path / "text.txt").write_text("\n\n", encoding="utf8")
     with pytest.raises(typer.BadParameter, match="no sentences"):
-        load_benchmark("layer_norms").main(["a=b"], text=tmp_path / "text.txt", sentences=5, output=None)
+        load_benchmark("layer_norms").main(["a=b"], text=tmp_path / "text.txt", sentences=5, output=None,
+                                           rescale=None, to=None, save=None)
+
+
+def test_rescale_matches_the_reference_last_layer_only(tmp_path):
+    """The lever's copy: the last layer's mean norm becomes the reference's, earlier layers are unchanged, and
+    the copy loads with its tokenizer."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer, BertModel
+
+    script = load_benchmark("layer_norms")
+    save_tiny_bert(tmp_path / "ref", VOCAB)
+    big = BertModel.from_pretrained(save_tiny_bert(tmp_path / "big", VOCAB))
+    with torch.no_grad():
+        big.encoder.layer[-1].output.LayerNorm.weight.mul_(2.5)
+        big.encoder.layer[-1].output.LayerNorm.bias.mul_(2.5)
+    big.save_pretrained(tmp_path / "big")
+    (tmp_path / "text.txt").write_text("aspirin causes ulcers .\nrats in rats .\n", encoding="utf8")
+    script.main([f"ref={tmp_path / 'ref'}", f"big={tmp_path / 'big'}"], text=tmp_path / "text.txt", sentences=200,
+                output=tmp_path / "out.json", rescale="big", to="ref", save=tmp_path / "fixed")
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["rescaled"]["factor"] == pytest.approx(1 / 2.5, rel=1e-3)
+    assert AutoTokenizer.from_pretrained(tmp_path / "fixed").tokenize("aspirin rats") == ["aspirin", "rats"]
+    assert AutoModel.from_pretrained(tmp_path / "fixed") is not None
+    fixed = script.layer_norms(str(tmp_path / "fixed"), ["aspirin causes ulcers .", "rats in rats ."])
+    assert fixed["mean_norm"] == pytest.approx(out["encoders"]["ref"]["mean_norm"], rel=1e-3)
+
+
+def test_rescale_options_go_together_and_never_overwrite(tmp_path):
+    script = load_benchmark("layer_norms")
+    (tmp_path / "text.txt").write_text("rats .\n", encoding="utf8")
+    with pytest.raises(typer.BadParameter, match="go together"):
+        script.main(["a=b"], text=tmp_path / "text.txt", sentences=5, output=None, rescale="a", to=None, save=None)
+    with pytest.raises(typer.BadParameter, match="exists"):
+        script.main(["a=b"], text=tmp_path / "text.txt", sentences=5, output=None, rescale="a", to="a",
+                    save=tmp_path)
+    with pytest.raises(typer.BadParameter, match="name two of"):
+        script.main(["a=b"], text=tmp_path / "text.txt", sentences=5, output=None, rescale="a", to="c",
+                    save=tmp_path / "new")
