@@ -139,3 +139,7 @@ class Errors:
         "[E055] [initialize.before_init] electramed.malloc_mmap_threshold.v1: threshold_bytes must be 0 (glibc's "
         "default) or between 1 and 33554432 (32 MB, glibc's limit), got {value}."
     )
+    E057 = (
+        "[E057] [training.before_update] electramed.frozen_encoder_steps.v1: steps must be a whole number >= 0 "
+        "(updates during which the heads learn on the encoder's frozen states; 0 = none), got {value!r}."
+    )

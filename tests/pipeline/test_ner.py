@@ -76,3 +76,43 @@ def test_training_configs_are_complete():
     for name in ["ner.cfg", "ner_cnn.cfg"]:
         # Raises (SystemExit via wasabi) on an incomplete or invalid config.
         debug_config(CONFIGS / name, overrides={"paths.train": "x.spacy", "paths.dev": "x.spacy"})
+
+
+def _weights(model):
+    return {name: value.detach().clone() for name, value in model.named_parameters()}
+
+
+def test_frozen_encoder_steps_train_the_head_first(tiny_electra):
+    """electramed.frozen_encoder_steps.v1 (LP-FT): for the first `steps` updates the transformer keeps its weights
+    while the NER head learns; from then on the transformer is updated again with its configured grad_factor."""
+    import pytest
+    import torch
+
+    from electramed_spacy.errors import ElectraMedError
+
+    spacy.util.fix_random_seed(0)
+    config = load_config(CONFIGS / "ner.cfg", overrides={
+        "paths.model": str(tiny_electra), "training.before_update": {
+            "@callbacks": "electramed.frozen_encoder_steps.v1", "steps": 2}}, interpolate=True)
+    before_update = spacy.util.registry.resolve({"cb": config["training"]["before_update"]})["cb"]
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    examples = _examples(nlp)
+    optimizer = nlp.initialize(get_examples=lambda: examples)
+    optimizer.learn_rate = 1e-3
+    optimizer.L2 = 0.0  # decoupled weight decay shrinks every weight by lr x L2 per update, gradient or not
+    encoder = next(n for n in nlp.get_pipe("transformer").model.walk() if n.shims).shims[0]._model
+    head = nlp.get_pipe("ner").model
+    start, head_start = _weights(encoder), head.get_ref("lower").get_param("W").copy()
+    for step in range(2):
+        before_update(nlp, {"step": step, "epoch": 0})
+        nlp.update(examples, sgd=optimizer, drop=0.0)
+    assert all(torch.equal(start[k], v) for k, v in _weights(encoder).items())  # frozen
+    assert not (head.get_ref("lower").get_param("W") == head_start).all()  # the head learned
+    for step in (2, 3):  # (the first update after the frozen ones can pass a zero gradient, like any first one)
+        before_update(nlp, {"step": step, "epoch": 0})
+        nlp.update(examples, sgd=optimizer, drop=0.0)
+    assert any(not torch.equal(start[k], v) for k, v in _weights(encoder).items())  # fine-tuned from step 2 on
+    listener_out = next(n for n in head.walk() if n.name == "trfs2arrays")
+    assert listener_out.attrs["grad_factor"] == 1.0  # ner.cfg's grad_factor, restored
+    with pytest.raises(ElectraMedError, match="E057"):
+        spacy.util.registry.resolve({"cb": {"@callbacks": "electramed.frozen_encoder_steps.v1", "steps": -1}})

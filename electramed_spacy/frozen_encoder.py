@@ -1,0 +1,52 @@
+"""Fine-tune heads first, then the encoder (`electramed.frozen_encoder_steps.v1`, a `[training] before_update`).
+
+Linear probing then fine-tuning (LP-FT, Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features and
+Underperform Out-of-Distribution"): a randomly initialised head sends large, noisy gradients into the encoder in
+its first updates and can undo what pre-training built. For the first `steps` updates every transformer
+listener of the pipeline passes no gradient back (its `grad_factor` is 0), so only the heads learn, on the
+encoder's frozen states; from update `steps` on the listeners pass their configured gradient again and
+everything fine-tunes. The learning-rate schedule is the optimizer's own and is not reset. A zero gradient moves
+no weight under Adam; decoupled weight decay (`L2_is_weight_decay`) still shrinks the encoder's weights by
+lr x L2 per update (1e-6 at lr 1e-4 and L2 0.01), and the encoder's backward pass still runs.
+
+    [training.before_update]
+    @callbacks = "electramed.frozen_encoder_steps.v1"
+    steps = 100
+
+Only gradients through `spacy-transformers` listeners are gated; a pipe that owns its encoder (the QA pipe, the
+v3 relation model) is not affected.
+"""
+from typing import Any, Callable, Dict
+
+from spacy.language import Language
+from spacy.util import registry
+
+from .errors import ElectraMedError, Errors
+
+CONFIGURED = "electramed_configured_grad_factor"
+
+
+def _listener_outputs(nlp: Language):
+    """The `trfs2arrays` layers (where a transformer listener scales its gradient) of every pipe."""
+    for _, pipe in nlp.pipeline:
+        model = getattr(pipe, "model", None)
+        if model is None or not hasattr(model, "walk"):
+            continue
+        for node in model.walk():
+            if node.name == "trfs2arrays" and "grad_factor" in node.attrs:
+                yield node
+
+
+@registry.callbacks("electramed.frozen_encoder_steps.v1")
+def configure_frozen_encoder_steps(steps: int = 0) -> Callable[[Language, Dict[str, Any]], None]:
+    """`[training] before_update`: no gradient into shared transformers for the first `steps` updates."""
+    if not isinstance(steps, int) or steps < 0:
+        raise ElectraMedError(Errors.E057.format(value=steps))
+
+    def before_update(nlp: Language, args: Dict[str, Any]) -> None:
+        frozen = args["step"] < steps
+        for node in _listener_outputs(nlp):
+            configured = node.attrs.setdefault(CONFIGURED, node.attrs["grad_factor"])
+            node.attrs["grad_factor"] = 0.0 if frozen else configured
+
+    return before_update
