@@ -57,6 +57,8 @@ def configure_frozen_encoder_steps(steps: int = 0) -> Callable[[Language, Dict[s
         raise ElectraMedError(Errors.E057.format(value=steps))
 
     def before_update(nlp: Language, args: Dict[str, Any]) -> None:
+        if args["step"] > steps:  # the listeners were given back their gradient at update `steps`
+            return
         frozen = args["step"] < steps
         for node in _listener_outputs(nlp):
             configured = node.attrs.setdefault(CONFIGURED, node.attrs["grad_factor"])
