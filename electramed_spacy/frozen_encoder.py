@@ -26,8 +26,18 @@ BC5CDR: dev F1 1.5 after 100 head-only updates at <= 1e-4, 44.7 at 2e-3; README 
     warmup_steps = 30
     total_steps = 200
 
-Only gradients through `spacy-transformers` listeners are gated; a pipe that owns its encoder (the QA pipe, the
-v3 relation model) is not affected.
+A model that owns its encoder (the v3 relation model) declares the attr `frozen_encoder`; while it is true the
+model runs its encoder in inference mode (no dropout, no autograd graph, no backward pass: a frozen update costs
+one forward) and sends no gradient into it, so only its head learns. The v3 head already steps at `head_lr_scale`
+(20) times the optimizer's rate, so its head-only phase needs no higher schedule rate:
+
+    [training.optimizer.learn_rate]
+    @schedules = "constant_then.v1"
+    rate = 0.0001
+    steps = 150
+    ...
+
+The QA pipe, which owns its encoder too, does not declare the attr and is not affected.
 """
 from typing import Any, Callable, Dict
 
@@ -37,22 +47,24 @@ from spacy.util import registry
 from .errors import ElectraMedError, Errors
 
 CONFIGURED = "electramed_configured_grad_factor"
+FROZEN = "frozen_encoder"  # attr of a layer that owns its encoder and can run it frozen
 
 
-def _listener_outputs(nlp: Language):
-    """The `trfs2arrays` layers (where a transformer listener scales its gradient) of every pipe."""
+def _gates(nlp: Language):
+    """Where each pipe's encoder gradient is gated: `trfs2arrays` layers (where a transformer listener
+    scales its gradient) and layers that own their encoder and declare `frozen_encoder`."""
     for _, pipe in nlp.pipeline:
         model = getattr(pipe, "model", None)
         if model is None or not hasattr(model, "walk"):
             continue
         for node in model.walk():
-            if node.name == "trfs2arrays" and "grad_factor" in node.attrs:
+            if (node.name == "trfs2arrays" and "grad_factor" in node.attrs) or FROZEN in node.attrs:
                 yield node
 
 
 @registry.callbacks("electramed.frozen_encoder_steps.v1")
 def configure_frozen_encoder_steps(steps: int = 0) -> Callable[[Language, Dict[str, Any]], None]:
-    """`[training] before_update`: no gradient into shared transformers for the first `steps` updates."""
+    """`[training] before_update`: no gradient into any encoder for the first `steps` updates."""
     if not isinstance(steps, int) or steps < 0:
         raise ElectraMedError(Errors.E057.format(value=steps))
 
@@ -60,8 +72,11 @@ def configure_frozen_encoder_steps(steps: int = 0) -> Callable[[Language, Dict[s
         if args["step"] > steps:  # the listeners were given back their gradient at update `steps`
             return
         frozen = args["step"] < steps
-        for node in _listener_outputs(nlp):
-            configured = node.attrs.setdefault(CONFIGURED, node.attrs["grad_factor"])
-            node.attrs["grad_factor"] = 0.0 if frozen else configured
+        for node in _gates(nlp):
+            if FROZEN in node.attrs:
+                node.attrs[FROZEN] = frozen
+            else:
+                configured = node.attrs.setdefault(CONFIGURED, node.attrs["grad_factor"])
+                node.attrs["grad_factor"] = 0.0 if frozen else configured
 
     return before_update

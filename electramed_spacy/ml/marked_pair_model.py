@@ -430,6 +430,9 @@ def _features_forward(model: Model, X, is_train: bool, runtime: Optional[Dict] =
     pad_id = shim.tokenizer.pad_token_id or 0
     batches, order = _batches(sequences, positions, pad_id, model.attrs["batch_size"], device)
     inputs = ArgsKwargs(args=(batches, order, model.attrs["autocast"], model.attrs["marking"] == "all"), kwargs={})
+    if is_train and model.attrs.get("frozen_encoder"):  # head-only updates (frozen_encoder.py): one forward, no grad
+        output, _ = shim.run(inputs, False, None)
+        return model.ops.asarray2f(torch2xp(output)), lambda d_feats: []
     output, torch_backprop = shim.run(inputs, is_train, runtime.get("quantize"))
     feats = model.ops.asarray2f(torch2xp(output.detach()))
 
@@ -478,7 +481,8 @@ def marked_pair_features(name: str, max_length: int, batch_size: int, context_to
         shims=[MarkedPairShim(None)],
         dims={"nO": None},
         attrs={"name": str(name), "max_length": max_length, "batch_size": batch_size, "context_tokens": context_tokens,
-               "typed_markers": typed_markers, "autocast": autocast, "tokenizer_config": tok_cfg, "marking": marking},
+               "typed_markers": typed_markers, "autocast": autocast, "tokenizer_config": tok_cfg, "marking": marking,
+               "frozen_encoder": False},  # set by electramed.frozen_encoder_steps.v1 (LP-FT)
     )
 
 

@@ -380,3 +380,29 @@ def test_all_marking_states_are_the_encoders(tiny_bert):
     torch.testing.assert_close(out1, out2, rtol=1e-4, atol=1e-5)
     for name in grads1:
         torch.testing.assert_close(grads1[name], grads2[name], rtol=1e-3, atol=1e-5)
+
+
+def test_frozen_encoder_steps_train_only_the_head_first(tiny_bert):
+    """electramed.frozen_encoder_steps.v1 on the v3 model, which owns its encoder: for the first `steps` updates the
+    encoder keeps every weight (no gradient, no weight decay) while the pair classifier learns; then both learn."""
+    import torch
+
+    fix_random_seed(0)
+    nlp = _nlp(tiny_bert)
+    train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
+    optimizer = nlp.initialize(lambda: train)
+    before_update = spacy.util.registry.resolve({"cb": {"@callbacks": "electramed.frozen_encoder_steps.v1", "steps": 2}})["cb"]
+    model = nlp.get_pipe("relation_extractor").model
+    encoder = model.get_ref("features").shims[0]._model.encoder
+    start = {k: v.clone() for k, v in encoder.state_dict().items()}
+    head_start = model.get_ref("output_layer").get_param("W").copy()
+    for step in range(2):
+        before_update(nlp, {"step": step, "epoch": 0})
+        nlp.update([copy_gold_entities(eg) for eg in train], sgd=optimizer)
+    assert model.get_ref("features").attrs["frozen_encoder"] is True
+    assert all(torch.equal(start[k], v) for k, v in encoder.state_dict().items())
+    assert not numpy.array_equal(model.get_ref("output_layer").get_param("W"), head_start)
+    before_update(nlp, {"step": 2, "epoch": 0})
+    assert model.get_ref("features").attrs["frozen_encoder"] is False
+    nlp.update([copy_gold_entities(eg) for eg in train], sgd=optimizer)
+    assert any(not torch.equal(start[k], v) for k, v in encoder.state_dict().items())
