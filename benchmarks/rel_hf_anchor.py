@@ -24,6 +24,12 @@ Reproduce (MiniLM-L6, 1 thread):
 
 A previous run of this recipe with MiniLM-L6 (1 thread, 57 min) scored test micro-F1 43.08
 (P 48.23, R 38.92).
+
+End to end (DDI): `--ner NER_PIPELINE --e2e-docs corpus/ddi_test.spacy` also puts the trained classifier behind a
+spaCy NER, as a user chaining the two would: every pair of predicted mentions of a sentence (the NER pipeline's
+sentence boundaries, else spaCy's rule-based sentencizer, as `scripts/assemble_ner_rel.py` does) is masked and
+classified, and the relations are scored by the pipe's own scorer (character offsets, head/tail order ignored),
+the figure `electramed evaluate-relations E2E corpus/ddi_test.spacy --predicted-entities` gives for our pipes.
 """
 import json
 import math
@@ -32,8 +38,9 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from itertools import combinations
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import typer
@@ -190,12 +197,56 @@ def score(gold: List[str], pred: List[str], positive: List[str] = DDI_LABELS[1:]
             "missed": sum(missed[t] for t in positive)}
 
 
+def end_to_end(model, tokenizer, ner: str, docs_path: Path, bf16: bool) -> Dict:
+    """DDI relations from the entities a spaCy NER pipeline predicts (see the module docstring):
+    {"p", "r", "f", "per_type_f", "ents_f", "pairs"}."""
+    import spacy
+    from spacy.scorer import get_ner_prf
+    from spacy.training import Corpus, Example
+
+    from electramed_spacy.pipeline.relation_extractor import score_relations
+    from electramed_spacy.relations import Relation, set_relations
+
+    nlp = spacy.load(ner)
+    if "ner" not in nlp.pipe_names:
+        raise ValueError(f"--ner {ner}: the pipeline has no 'ner' component (pipes: {nlp.pipe_names})")
+    if not any(nlp.get_pipe_meta(n).factory in ("sentencizer", "senter", "parser") for n in nlp.pipe_names):
+        nlp.add_pipe("sentencizer", first=True)
+    examples = list(Corpus(str(docs_path))(nlp))
+    docs = list(tqdm(nlp.pipe(eg.predicted for eg in examples), desc="ner", total=len(examples)))
+    instances, pairs = [], []
+    for i, doc in enumerate(docs):
+        for sent in doc.sents:
+            for a, b in combinations(sent.ents, 2):
+                offset = sent.start_char
+                instances.append({"text": mask_pair(sent.text, (a.start_char - offset, a.end_char - offset),
+                                                    (b.start_char - offset, b.end_char - offset)), "label": "NONE"})
+                pairs.append((i, a, b))
+    labels = list(model.config.id2label[i] for i in range(len(model.config.id2label)))
+    predicted = predict(model, tokenizer, instances, labels, bf16, desc="pairs") if instances else []
+    relations: Dict[int, List] = {i: [] for i in range(len(docs))}
+    for (i, a, b), label in zip(pairs, predicted):
+        if label != "NONE":
+            relations[i].append(Relation(a, b, label))
+    for i, doc in enumerate(docs):
+        set_relations(doc, relations[i])
+    scored = [Example(doc, eg.reference) for doc, eg in zip(docs, examples)]
+    scores = score_relations(scored, symmetric=True)
+    return {"p": scores["rel_micro_p"], "r": scores["rel_micro_r"], "f": scores["rel_micro_f"],
+            "per_type_f": {k: v["f"] for k, v in scores["rel_f_per_type"].items()},
+            "ents_f": get_ner_prf(scored)["ents_f"], "pairs": len(instances),
+            "ner": str(ner), "docs": str(docs_path)}
+
+
 def run(train: Path, test: Path, encoder: str, output: Path, seed: int = 0, epochs: float = 1.0,
         max_minutes: float = 0.0, dev_fraction: float = 0.1, lr: float = 5e-5, batch_size: int = 32,
-        bf16: bool = True, check_counts: bool = True, corpus: str = "ddi") -> Dict:
+        bf16: bool = True, check_counts: bool = True, corpus: str = "ddi", ner: Optional[str] = None,
+        e2e_docs: Optional[Path] = None) -> Dict:
     torch.manual_seed(seed)
     if corpus not in ("ddi", "chemprot"):
         raise ValueError(f"corpus must be 'ddi' or 'chemprot', got {corpus!r}")
+    if (ner is None) != (e2e_docs is None) or (ner is not None and corpus != "ddi"):
+        raise ValueError("end to end needs both --ner and --e2e-docs, and --corpus ddi")
     if corpus == "ddi":
         labels = DDI_LABELS
         (train_all, train_docs), (test_set, test_docs) = read_ddi(train), read_ddi(test)
@@ -249,6 +300,8 @@ def run(train: Path, test: Path, encoder: str, output: Path, seed: int = 0, epoc
     for name, data in [("dev", dev_set), ("test", test_set)]:
         results[name] = score([x["label"] for x in data], predict(model, tokenizer, data, labels, bf16, desc=name),
                               labels[1:], missed[name])
+    if ner is not None:
+        results["test_end_to_end"] = end_to_end(model, tokenizer, ner, e2e_docs, bf16)
     report = {"corpus": corpus, "encoder": str(encoder), "seed": seed, "epochs": epochs, "max_minutes": max_minutes, "lr": lr,
               "weight_decay": 0.01, "weight_decay_excludes": list(no_decay), "warmup": 0.1, "batch_size": batch_size, "max_length": 128,
               "dev_fraction": dev_fraction, "threads": torch.get_num_threads(), "bf16": bf16,
@@ -258,9 +311,11 @@ def run(train: Path, test: Path, encoder: str, output: Path, seed: int = 0, epoc
               **results, "command": sys.argv}
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf8")
+    e2e = results.get("test_end_to_end")
     print(f"steps {steps}/{total_steps} in {train_seconds:.0f}s | dev F {100 * results['dev']['f']:.2f} | "
           f"test P/R/F {100 * results['test']['p']:.2f} / {100 * results['test']['r']:.2f} / "
-          f"{100 * results['test']['f']:.2f} -> {output}")
+          f"{100 * results['test']['f']:.2f}" + (f" | end to end F {100 * e2e['f']:.2f} (NER F {100 * e2e['ents_f']:.2f})"
+                                                 if e2e else "") + f" -> {output}")
     return report
 
 
@@ -281,9 +336,13 @@ def main(
                                       help="Assert the official DDI-2013 pair counts"),
     corpus: str = typer.Option("ddi", help="ddi (DDI-2013 XML) or chemprot (PURE form, CHEMICAL -> GENE pairs "
                                            "with negatives, CPR:3/4/5/6/9)"),
+    ner: Optional[str] = typer.Option(None, help="DDI: also score end to end behind this spaCy NER pipeline "
+                                                 "(e.g. the relations workflow's train-re-ner output)"),
+    e2e_docs: Optional[Path] = typer.Option(None, exists=True, help="DocBin with the gold entities and relations "
+                                                                     "of the test documents (corpus/ddi_test.spacy)"),
 ) -> None:
     run(train, test, encoder, output, seed=seed, epochs=epochs, max_minutes=max_minutes, dev_fraction=dev_fraction,
-        lr=lr, batch_size=batch_size, bf16=bf16, check_counts=check_counts, corpus=corpus)
+        lr=lr, batch_size=batch_size, bf16=bf16, check_counts=check_counts, corpus=corpus, ner=ner, e2e_docs=e2e_docs)
 
 
 if __name__ == "__main__":

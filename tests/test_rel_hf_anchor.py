@@ -144,3 +144,40 @@ def test_chemprot_pairs_negatives_and_misses(anchor, tmp_path):
     gold = [x["label"] for x in instances]
     s = anchor.score(gold, gold, anchor.CHEMPROT_LABELS[1:], Counter(m["label"] for m in missed))
     assert s["p"] == 1.0 and s["r"] == pytest.approx(2 / 3) and s["per_type_f"]["CPR:9"] == 0.0 and s["missed"] == 1
+
+
+def test_end_to_end_reads_pairs_of_predicted_mentions(anchor, ddi_dir, tmp_path, monkeypatch):
+    """--ner: every pair of predicted mentions of a sentence is classified and scored by the pipe's scorer
+    against the gold relations of the DocBin (a missed mention loses its relations)."""
+    import spacy
+    from electramed_spacy.commands.corpora import convert
+
+    convert([ddi_dir], tmp_path / "test.spacy", "ddi")
+    ner = spacy.blank("en")
+    ruler = ner.add_pipe("entity_ruler", name="ner")  # the nested, discontinuous "Calcium" is not found
+    ruler.add_patterns([{"label": "drug", "pattern": w} for w in ("Aspirin", "warfarin", "heparin", "digoxin",
+                                                                   "Lithium", "Calcium channel blockers")])
+    ner.to_disk(tmp_path / "ner")
+    seen = []
+
+    def predict(model, tokenizer, instances, labels, bf16, desc=""):
+        seen.extend(x["text"] for x in instances)
+        return ["effect" if x["text"].startswith("@DRUG$ increases the effect of @DRUG$ and") else
+                "int" if x["text"] == "@DRUG$ reduce @DRUG$ clearance." else "NONE" for x in instances]
+
+    monkeypatch.setattr(anchor, "predict", predict)
+
+    class Config:
+        id2label = dict(enumerate(anchor.DDI_LABELS))
+
+    model = type("Model", (), {"config": Config})()
+    result = anchor.end_to_end(model, None, str(tmp_path / "ner"), tmp_path / "test.spacy", bf16=False)
+    assert result["pairs"] == 5 == len(seen)  # 3 in d1's first sentence, 1 in d2, 1 in d3; none across sentences
+    assert "@DRUG$ and @DRUG$ interact." in seen
+    # gold: effect (Aspirin, warfarin), mechanism (blockers, digoxin), advise (Calcium, digoxin), int (Lithium, digoxin);
+    # predicted: effect right, int on the mechanism pair wrong
+    assert result["p"] == pytest.approx(0.5) and result["r"] == pytest.approx(0.25)
+    assert result["per_type_f"]["effect"] == pytest.approx(1.0) and result["per_type_f"]["mechanism"] == 0.0
+    assert result["ents_f"] == 1.0  # the 6 mentions of doc.ents (the nested "Calcium" is kept out of it)
+    with pytest.raises(ValueError, match="--ner"):
+        anchor.run(ddi_dir, ddi_dir, "unused", tmp_path / "x.json", ner=str(tmp_path / "ner"))
