@@ -140,6 +140,6 @@ class Errors:
         "default) or between 1 and 33554432 (32 MB, glibc's limit), got {value}."
     )
     E057 = (
-        "[E057] [training.before_update] electramed.frozen_encoder_steps.v1: steps must be a whole number >= 0 "
+        "[E057] electramed.frozen_encoder_steps.v1 / electramed.frozen_then_linear.v1: {key} must be a whole number >= 0 "
         "(updates during which the heads learn on the encoder's frozen states; 0 = none), got {value!r}."
     )

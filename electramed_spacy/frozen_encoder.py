@@ -13,36 +13,33 @@ lr x L2 per update (1e-6 at lr 1e-4 and L2 0.01), and the encoder's backward pas
     @callbacks = "electramed.frozen_encoder_steps.v1"
     steps = 100
 
-Give the head its own rate for those updates with the schedule, or it learns next to nothing (measured on
-BC5CDR: dev F1 1.5 after 100 head-only updates at <= 1e-4, 44.7 at 2e-3; README "Continued pre-training"):
+Give the head its own rate for those updates, or it learns next to nothing (measured on BC5CDR: dev F1 1.5
+after 100 head-only updates at <= 1e-4, 44.7 at 2e-3; README "Continued pre-training"). The schedule
+`electramed.frozen_then_linear.v1` does: `frozen_rate` for the first `frozen_steps` updates, then spaCy's
+`warmup_linear.v1` over the remaining `total_steps - frozen_steps`. `configs/ner.cfg` and `configs/rel.cfg` read
+`frozen_steps` from `[training.before_update] steps`, so one setting switches LP-FT on (`--training.before_update.steps
+100`); with 0 the schedule is `warmup_linear.v1` itself:
 
     [training.optimizer.learn_rate]
-    @schedules = "constant_then.v1"
-    rate = 0.002
-    steps = 100
-    [training.optimizer.learn_rate.schedule]
-    @schedules = "warmup_linear.v1"
-    initial_rate = 0.0001
+    @schedules = "electramed.frozen_then_linear.v1"
+    frozen_steps = ${training.before_update.steps}
+    frozen_rate = 0.002
     warmup_steps = 30
-    total_steps = 200
+    total_steps = ${training.max_steps}
+    initial_rate = 0.0001
 
 A model that owns its encoder (the v3 relation model) declares the attr `frozen_encoder`; while it is true the
 model runs its encoder in inference mode (no dropout, no autograd graph, no backward pass: a frozen update costs
 one forward) and sends no gradient into it, so only its head learns. The v3 head already steps at `head_lr_scale`
-(20) times the optimizer's rate, so its head-only phase needs no higher schedule rate:
-
-    [training.optimizer.learn_rate]
-    @schedules = "constant_then.v1"
-    rate = 0.0001
-    steps = 150
-    ...
+(20) times the optimizer's rate, so `configs/rel.cfg`'s `frozen_rate` is the fine-tuning rate, 1e-4.
 
 The QA pipe, which owns its encoder too, does not declare the attr and is not affected.
 """
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Iterable
 
 from spacy.language import Language
 from spacy.util import registry
+from thinc.api import constant_then, warmup_linear
 
 from .errors import ElectraMedError, Errors
 
@@ -66,7 +63,7 @@ def _gates(nlp: Language):
 def configure_frozen_encoder_steps(steps: int = 0) -> Callable[[Language, Dict[str, Any]], None]:
     """`[training] before_update`: no gradient into any encoder for the first `steps` updates."""
     if not isinstance(steps, int) or steps < 0:
-        raise ElectraMedError(Errors.E057.format(value=steps))
+        raise ElectraMedError(Errors.E057.format(key="steps", value=steps))
 
     def before_update(nlp: Language, args: Dict[str, Any]) -> None:
         if args["step"] > steps:  # the listeners were given back their gradient at update `steps`
@@ -80,3 +77,14 @@ def configure_frozen_encoder_steps(steps: int = 0) -> Callable[[Language, Dict[s
                 node.attrs["grad_factor"] = 0.0 if frozen else configured
 
     return before_update
+
+
+@registry.schedules("electramed.frozen_then_linear.v1")
+def frozen_then_linear(frozen_steps: int, frozen_rate: float, initial_rate: float, warmup_steps: int,
+                       total_steps: int) -> Iterable[float]:
+    """`frozen_rate` for the first `frozen_steps` updates (the head-only ones), then `warmup_linear.v1` with
+    `initial_rate` and `warmup_steps` over the remaining `total_steps - frozen_steps` (it reaches 0 at `total_steps`)."""
+    if not isinstance(frozen_steps, int) or not 0 <= frozen_steps <= total_steps:
+        raise ElectraMedError(Errors.E057.format(key="frozen_steps", value=frozen_steps)
+                              + f" It must also be at most total_steps ({total_steps}).")
+    return constant_then(frozen_rate, frozen_steps, warmup_linear(initial_rate, warmup_steps, total_steps - frozen_steps))

@@ -116,3 +116,28 @@ def test_frozen_encoder_steps_train_the_head_first(tiny_electra):
     assert listener_out.attrs["grad_factor"] == 1.0  # ner.cfg's grad_factor, restored
     with pytest.raises(ElectraMedError, match="E057"):
         spacy.util.registry.resolve({"cb": {"@callbacks": "electramed.frozen_encoder_steps.v1", "steps": -1}})
+
+
+def test_frozen_then_linear_is_one_switch_for_lp_ft():
+    """ner.cfg's schedule reads `frozen_steps` from [training.before_update] steps: 0 gives warmup_linear.v1 itself,
+    100 gives the LP-FT schedule the README measured (constant_then.v1 2e-3 for 100 updates, then warmup_linear over 200)."""
+    from itertools import islice
+
+    import pytest
+    from thinc.api import constant_then, warmup_linear
+
+    from electramed_spacy.errors import ElectraMedError
+
+    def rates(overrides, n=300):
+        config = load_config(CONFIGS / "ner.cfg", overrides=overrides, interpolate=True)
+        schedule = spacy.util.registry.resolve({"s": config["training"]["optimizer"]["learn_rate"]})["s"]
+        return list(islice(schedule, n))
+
+    shared = {"training.max_steps": 300, "training.optimizer.learn_rate.warmup_steps": 30,
+              "training.optimizer.learn_rate.initial_rate": 1e-4}
+    assert rates(shared) == list(islice(warmup_linear(1e-4, 30, 300), 300))
+    lp_ft = rates({**shared, "training.before_update.steps": 100})
+    assert lp_ft == list(islice(constant_then(0.002, 100, warmup_linear(1e-4, 30, 200)), 300))
+    assert lp_ft[99] == 0.002 and lp_ft[100] == 0.0 and lp_ft[130] == pytest.approx(1e-4) and lp_ft[-1] > 0.0
+    with pytest.raises(ElectraMedError, match="E057"):
+        rates({**shared, "training.before_update.steps": 301})
