@@ -16,8 +16,8 @@ lr x L2 per update (1e-6 at lr 1e-4 and L2 0.01), and the encoder's backward pas
 Give the head its own rate for those updates, or it learns next to nothing (measured on BC5CDR: dev F1 1.5
 after 100 head-only updates at <= 1e-4, 44.7 at 2e-3; README "Continued pre-training"). The schedule
 `electramed.frozen_then_linear.v1` does: `frozen_rate` for the first `frozen_steps` updates, then spaCy's
-`warmup_linear.v1` over the remaining `total_steps - frozen_steps`. `configs/ner.cfg` and `configs/rel.cfg` read
-`frozen_steps` from `[training.before_update] steps`, so one setting switches LP-FT on (`--training.before_update.steps
+`warmup_linear.v1` over the remaining `total_steps - frozen_steps`. `configs/ner.cfg`, `configs/rel.cfg` and
+`configs/rel_pooled.cfg` read `frozen_steps` from `[training.before_update] steps`, so one setting switches LP-FT on (`--training.before_update.steps
 100`); with 0 the schedule is `warmup_linear.v1` itself:
 
     [training.optimizer.learn_rate]
@@ -31,7 +31,7 @@ after 100 head-only updates at <= 1e-4, 44.7 at 2e-3; README "Continued pre-trai
 A model that owns its encoder (the v3 relation model) declares the attr `frozen_encoder`; while it is true the
 model runs its encoder in inference mode (no dropout, no autograd graph, no backward pass: a frozen update costs
 one forward) and sends no gradient into it, so only its head learns. The v3 head already steps at `head_lr_scale`
-(20) times the optimizer's rate, so `configs/rel.cfg`'s `frozen_rate` is the fine-tuning rate, 1e-4.
+(20) times the optimizer's rate, so the relation configs' `frozen_rate` is their fine-tuning rate (`initial_rate`).
 
 The QA pipe, which owns its encoder too, does not declare the attr and is not affected.
 """
