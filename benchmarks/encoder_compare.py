@@ -34,6 +34,9 @@ from typing import Dict, List
 
 import typer
 
+# imported here, not where the card is written: a broken install fails now, not after hours of fine-tuning
+from electramed_spacy.pretraining.export import write_card
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script's plot
 from collect_rel_runs import seed_dots  # noqa: E402
@@ -80,8 +83,6 @@ def summarise(rows: List[Dict], key: str) -> Dict[str, float]:
 
 def add_to_card(encoder: Path, key: str, summary: Dict, command: str) -> None:
     """Our exports carry a model card: the downstream figures go into it, with the command that made them."""
-    from electramed_spacy.pretraining.export import write_card
-
     card_file = encoder / "electramed_card.json"
     if card_file.exists():
         card = json.loads(card_file.read_text(encoding="utf8"))
