@@ -31,11 +31,10 @@ def interpolate(start: str, end: str, alpha: float, output: Path) -> None:
     differ = [k for k, v in state.items() if k not in other or other[k].shape != v.shape]
     if differ:
         raise ValueError(f"{start} lacks or shapes differently {len(differ)} weights of {end}, e.g. {differ[:3]}")
-    with torch.no_grad():
+    with torch.no_grad():  # state_dict() tensors are the model's own: written in place
         for name, weight in state.items():
             if weight.is_floating_point():
                 weight.copy_((1.0 - alpha) * other[name] + alpha * weight)
-    model.load_state_dict(state)
     model.save_pretrained(output)
     AutoTokenizer.from_pretrained(end).save_pretrained(output)
     (output / "interpolation.json").write_text(json.dumps({"start": str(start), "end": str(end), "alpha": alpha}) + "\n",

@@ -217,8 +217,8 @@ def end_to_end(model, tokenizer, ner: str, docs_path: Path, bf16: bool) -> Dict:
     instances, pairs = [], []
     for i, doc in enumerate(docs):
         for sent in doc.sents:
+            offset = sent.start_char
             for a, b in combinations(sent.ents, 2):
-                offset = sent.start_char
                 instances.append({"text": mask_pair(sent.text, (a.start_char - offset, a.end_char - offset),
                                                     (b.start_char - offset, b.end_char - offset)), "label": "NONE"})
                 pairs.append((i, a, b))
