@@ -20,6 +20,7 @@ Everything after `--` goes to `spacy train` unchanged (the settings every run sh
 trains with OMP_NUM_THREADS=--threads, in sequence; start two copies with different --seed for
 two cores (two 1-thread jobs beat one 2-thread job on small encoders). Each run trained here records its
 wall clock, threads and the load average at its start in RUN/train_time.json (a budget is part of a result);
+each row of the table carries the command that trained it (the first line of RUN.log);
 `--plot PNG` draws dev and test per encoder, a dot per seed. `--previous JSON` keeps the encoders of an
 earlier table of the same comparison (config, data, overrides) beside the new ones, for runs that are gone.
 """
@@ -70,6 +71,9 @@ def run_one(out: Path, encoder: str, seed: int, *, config: Path, train: Path, de
     row = {"seed": seed, "dev": meta["performance"], "test": test_scores}
     if (out / "train_time.json").exists():
         row["train_time"] = json.loads((out / "train_time.json").read_text(encoding="utf8"))
+    log = Path(f"{out}.log")
+    if log.exists():  # the command that trained this run (a collected run may predate today's shared overrides)
+        row["train_command"] = log.read_text(encoding="utf8").split("\n", 1)[0]
     return row
 
 

@@ -24,6 +24,7 @@ def test_collects_finished_relation_runs(tmp_path):
     script = load_script()
     finished_run(tmp_path / "minilm_s0", 0.70, 0.69)
     finished_run(tmp_path / "minilm_s1", 0.68, 0.66)
+    (tmp_path / "minilm_s1.log").write_text("python -m spacy train rel.cfg --system.seed 1\nstep 0 ...\n")
     encoder = tmp_path / "encoder"  # no model card: nothing is written beside it
     encoder.mkdir()
     script.main(tmp_path, [f"minilm={encoder}"], [0, 1], tmp_path / "rel.cfg", tmp_path / "train.spacy",
@@ -32,6 +33,9 @@ def test_collects_finished_relation_runs(tmp_path):
     assert table["encoders"]["minilm"]["summary"] == {
         "n": 2, "dev_mean": 69.0, "dev_spread": 2.0, "test_mean": 67.5, "test_spread": 3.0, "test": [69.0, 66.0]}
     assert table["encoders"]["minilm"]["runs"][1]["train_time"]["seconds"] == 2700
+    # each row says what trained it; a run without a log says nothing
+    assert table["encoders"]["minilm"]["runs"][1]["train_command"] == "python -m spacy train rel.cfg --system.seed 1"
+    assert "train_command" not in table["encoders"]["minilm"]["runs"][0]
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     assert list(encoder.iterdir()) == []
 
