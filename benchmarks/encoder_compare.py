@@ -3,7 +3,8 @@
 Fine-tunes `configs/ner.cfg` (or any spaCy training config) once per (encoder, seed), scores model-best
 on the test DocBin with `spacy benchmark accuracy`, and writes one JSON table with every run plus
 mean and spread per encoder. A run whose `test.json` exists is collected, not retrained, so a
-comparison can grow across sessions (keep OUTPUT outside the repository). Run by hand:
+comparison can grow across sessions (keep OUTPUT outside the repository); `--collect-only` makes a missing
+run an error instead of a new training. Run by hand:
 
     python benchmarks/encoder_compare.py /work/runs/dapt_ner \\
         --encoder minilm=PATH/TO/MINILM --encoder minilm_dapt=RUN/model \\
@@ -52,8 +53,11 @@ EVALUATE = {
 
 
 def run_one(out: Path, encoder: str, seed: int, *, config: Path, train: Path, dev: Path, test: Path,
-            threads: int, extra: List[str], evaluate: str = "spacy") -> Dict:
+            threads: int, extra: List[str], evaluate: str = "spacy", collect_only: bool = False) -> Dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if not (out / "test.json").exists() and collect_only:
+        raise typer.BadParameter(f"{out}: no test.json, and --collect-only trains nothing (a misspelt --encoder "
+                                 f"name or seed?)")
     if not (out / "test.json").exists():
         train_cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(out), "--paths.train", str(train),
                      "--paths.dev", str(dev), "--paths.model", encoder, "--system.seed", str(seed), *extra]
@@ -109,6 +113,8 @@ def main(
     previous: Path = typer.Option(None, exists=True, dir_okay=False,
                                   help="An earlier output JSON of the same comparison: its encoders stay in the table and "
                                        "the plot (runs whose folders are gone); an --encoder of the same name replaces one"),
+    collect_only: bool = typer.Option(False, "--collect-only", help="Only collect finished runs: a run without its "
+                                                                    "test scores is an error, never a new training"),
 ) -> None:
     if evaluate not in EVALUATE:
         raise typer.BadParameter(f"--evaluate {evaluate!r}: use one of {', '.join(EVALUATE)}")
@@ -127,7 +133,8 @@ def main(
         if not path:
             raise typer.BadParameter(f"--encoder {item!r}: write NAME=PATH")
         rows = [run_one(output / f"{name}_s{s}", path, s, config=config, train=train, dev=dev, test=test,
-                        threads=threads, extra=list(extra or []), evaluate=evaluate) for s in seed]
+                        threads=threads, extra=list(extra or []), evaluate=evaluate, collect_only=collect_only)
+                for s in seed]
         table["encoders"][name] = {"path": path, "runs": rows, "summary": summarise(rows, score)}
         print(name, json.dumps(table["encoders"][name]["summary"]))
         add_to_card(Path(path), f"{config.name} on {train.name}, {score}, test {test.name}", table["encoders"][name]["summary"],

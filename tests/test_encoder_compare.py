@@ -73,3 +73,15 @@ def test_previous_table_keeps_its_encoders(tmp_path):
     with pytest.raises(typer.BadParameter, match="shared_overrides differ"):
         script.main(tmp_path, [f"new={encoder}"], [0], *files, "rel_micro_f", "relations", 1,
                     ["--training.max_steps", "300"], None, previous)
+
+
+def test_collect_only_never_trains(tmp_path):
+    script = load_script()
+    finished_run(tmp_path / "minilm_s0", 0.70, 0.69)
+    encoder = tmp_path / "encoder"
+    encoder.mkdir()
+    with pytest.raises(typer.BadParameter, match="minilm_s1: no test.json"):
+        script.main(tmp_path, [f"minilm={encoder}"], [0, 1], tmp_path / "rel.cfg", tmp_path / "train.spacy",
+                    tmp_path / "dev.spacy", tmp_path / "test.spacy", "rel_micro_f", "relations", 1, None, None, None,
+                    collect_only=True)
+    assert not (tmp_path / "minilm_s1").exists() and not (tmp_path / "minilm_s1.log").exists()
