@@ -197,21 +197,28 @@ def score(gold: List[str], pred: List[str], positive: List[str] = DDI_LABELS[1:]
             "missed": sum(missed[t] for t in positive)}
 
 
-def end_to_end(model, tokenizer, ner: str, docs_path: Path, bf16: bool) -> Dict:
-    """DDI relations from the entities a spaCy NER pipeline predicts (see the module docstring):
-    {"p", "r", "f", "per_type_f", "ents_f", "pairs"}."""
+def load_ner(ner: str):
+    """The spaCy NER pipeline for end-to-end scoring, with a sentencizer if it has no sentence boundaries.
+    Loaded before training, so a bad --ner fails in seconds, not after the training run."""
     import spacy
-    from spacy.scorer import get_ner_prf
-    from spacy.training import Corpus, Example
-
-    from electramed_spacy.pipeline.relation_extractor import score_relations
-    from electramed_spacy.relations import Relation, set_relations
 
     nlp = spacy.load(ner)
     if "ner" not in nlp.pipe_names:
         raise ValueError(f"--ner {ner}: the pipeline has no 'ner' component (pipes: {nlp.pipe_names})")
     if not any(nlp.get_pipe_meta(n).factory in ("sentencizer", "senter", "parser") for n in nlp.pipe_names):
         nlp.add_pipe("sentencizer", first=True)
+    return nlp
+
+
+def end_to_end(model, tokenizer, nlp, ner: str, docs_path: Path, bf16: bool) -> Dict:
+    """DDI relations from the entities a spaCy NER pipeline predicts (see the module docstring):
+    {"p", "r", "f", "per_type_f", "ents_f", "pairs"}."""
+    from spacy.scorer import get_ner_prf
+    from spacy.training import Corpus, Example
+
+    from electramed_spacy.pipeline.relation_extractor import score_relations
+    from electramed_spacy.relations import Relation, set_relations
+
     examples = list(Corpus(str(docs_path))(nlp))
     docs = list(tqdm(nlp.pipe(eg.predicted for eg in examples), desc="ner", total=len(examples)))
     instances, pairs = [], []
@@ -267,6 +274,7 @@ def run(train: Path, test: Path, encoder: str, output: Path, seed: int = 0, epoc
     print(f"train: {len(train_docs) - n_dev} documents, {counts(train_set)}; dev: {n_dev} documents, {counts(dev_set)}; "
           f"gold relations no pair carries: dev {sum(missed['dev'].values())}, test {sum(missed['test'].values())}")
 
+    nlp = load_ner(ner) if ner is not None else None
     tokenizer = AutoTokenizer.from_pretrained(encoder)
     model = AutoModelForSequenceClassification.from_pretrained(
         encoder, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={x: i for i, x in enumerate(labels)})
@@ -300,8 +308,6 @@ def run(train: Path, test: Path, encoder: str, output: Path, seed: int = 0, epoc
     for name, data in [("dev", dev_set), ("test", test_set)]:
         results[name] = score([x["label"] for x in data], predict(model, tokenizer, data, labels, bf16, desc=name),
                               labels[1:], missed[name])
-    if ner is not None:
-        results["test_end_to_end"] = end_to_end(model, tokenizer, ner, e2e_docs, bf16)
     report = {"corpus": corpus, "encoder": str(encoder), "seed": seed, "epochs": epochs, "max_minutes": max_minutes, "lr": lr,
               "weight_decay": 0.01, "weight_decay_excludes": list(no_decay), "warmup": 0.1, "batch_size": batch_size, "max_length": 128,
               "dev_fraction": dev_fraction, "threads": torch.get_num_threads(), "bf16": bf16,
@@ -310,8 +316,11 @@ def run(train: Path, test: Path, encoder: str, output: Path, seed: int = 0, epoc
               "train_pairs_per_second": pairs_seen / train_seconds if train_seconds else 0.0,
               **results, "command": sys.argv}
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf8")
-    e2e = results.get("test_end_to_end")
+    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf8")  # the gold scores, kept if what follows fails
+    if nlp is not None:
+        report["test_end_to_end"] = end_to_end(model, tokenizer, nlp, ner, e2e_docs, bf16)
+        output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf8")
+    e2e = report.get("test_end_to_end")
     print(f"steps {steps}/{total_steps} in {train_seconds:.0f}s | dev F {100 * results['dev']['f']:.2f} | "
           f"test P/R/F {100 * results['test']['p']:.2f} / {100 * results['test']['r']:.2f} / "
           f"{100 * results['test']['f']:.2f}" + (f" | end to end F {100 * e2e['f']:.2f} (NER F {100 * e2e['ents_f']:.2f})"

@@ -171,7 +171,9 @@ def test_end_to_end_reads_pairs_of_predicted_mentions(anchor, ddi_dir, tmp_path,
         id2label = dict(enumerate(anchor.DDI_LABELS))
 
     model = type("Model", (), {"config": Config})()
-    result = anchor.end_to_end(model, None, str(tmp_path / "ner"), tmp_path / "test.spacy", bf16=False)
+    nlp = anchor.load_ner(str(tmp_path / "ner"))
+    assert nlp.pipe_names[0] == "sentencizer"  # added: the ruler pipeline sets no sentence boundaries
+    result = anchor.end_to_end(model, None, nlp, str(tmp_path / "ner"), tmp_path / "test.spacy", bf16=False)
     assert result["pairs"] == 5 == len(seen)  # 3 in d1's first sentence, 1 in d2, 1 in d3; none across sentences
     assert "@DRUG$ and @DRUG$ interact." in seen
     # gold: effect (Aspirin, warfarin), mechanism (blockers, digoxin), advise (Calcium, digoxin), int (Lithium, digoxin);
@@ -181,3 +183,9 @@ def test_end_to_end_reads_pairs_of_predicted_mentions(anchor, ddi_dir, tmp_path,
     assert result["ents_f"] == 1.0  # the 6 mentions of doc.ents (the nested "Calcium" is kept out of it)
     with pytest.raises(ValueError, match="--ner"):
         anchor.run(ddi_dir, ddi_dir, "unused", tmp_path / "x.json", ner=str(tmp_path / "ner"))
+    # a pipeline without NER fails before the encoder is loaded ("unused" is no model) and before any training
+    spacy.blank("en").to_disk(tmp_path / "blank")
+    with pytest.raises(ValueError, match="no 'ner' component"):
+        anchor.run(ddi_dir, ddi_dir, "unused", tmp_path / "x.json", ner=str(tmp_path / "blank"),
+                   e2e_docs=tmp_path / "test.spacy", check_counts=False)
+    assert not (tmp_path / "x.json").exists()

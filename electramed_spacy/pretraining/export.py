@@ -65,7 +65,8 @@ def probe_history(log_path: Path, step: int) -> Optional[Dict[str, Any]]:
 
 def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: Union[str, Path], *,
                       cfg: Dict[str, Any], summary: Dict[str, Any], manifest: Dict[str, Any], overwrite: bool = False) -> Path:
-    """Discriminator -> `output_dir` (ElectraModel + fast tokenizer + model card), generator -> `output_dir/generator`.
+    """The trained encoder -> `output_dir` (ElectraModel + fast tokenizer + model card): the discriminator, or with
+    disc_weight = 0 the generator's encoder; the generator with its MLM head -> `output_dir/generator`.
 
     The directory loads with `AutoModel`/`AutoTokenizer` and as `electramed.Transformer.v1`'s `name`.
     The exported weights are plain transformers modules (the optional SDPA attention only changes the
@@ -83,7 +84,9 @@ def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: U
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     last = summary.get("last", {})
     card = {
-        "objective": "ELECTRA replaced-token detection (Clark et al. 2020, arXiv:2003.10555), as ELECTRAMed (arXiv:2104.09585)",
+        "objective": "masked language modelling only ([objective] disc_weight = 0; this encoder is the generator's)"
+        if pretrainer.mlm_only else
+        "ELECTRA replaced-token detection (Clark et al. 2020, arXiv:2003.10555), as ELECTRAMed (arXiv:2104.09585)",
         "corpus": ", ".join(f["path"] for f in manifest["spec"]["files"]),
         "corpus_tokens": manifest["tokens"],
         "vocabulary": cfg["paths"]["vocab"] or (cfg["model"]["init_from"] and f"{cfg['model']['init_from']}/vocab.txt")
@@ -96,10 +99,10 @@ def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: U
         "steps": summary["step"],
         "tokens_seen": summary["tokens_seen"],
         "final_gen_loss": last.get("gen_loss"),
-        "final_disc_loss": last.get("disc_loss"),
+        "final_disc_loss": None if pretrainer.mlm_only else last.get("disc_loss"),
         "final_gen_acc": last.get("gen_acc"),
-        "final_disc_acc": last.get("disc_acc"),
-        "discriminator": {k: getattr(pretrainer.discriminator.config, k) for k in
+        "final_disc_acc": None if pretrainer.mlm_only else last.get("disc_acc"),
+        "encoder": {k: getattr(pretrainer.encoder.config, k) for k in
                           ("embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")},
         "generator_hidden_size": pretrainer.generator.config.hidden_size,
         "max_seq_length": cfg["corpus"]["max_seq_length"],
@@ -107,7 +110,7 @@ def export_pretrainer(pretrainer, tokenizer_dir: Union[str, Path], output_dir: U
         "usage": "spaCy: [components.transformer.model] @architectures = \"electramed.Transformer.v1\", name = \"<this dir>\"",
     }
     try:
-        save_model_dir(pretrainer.discriminator.electra, tokenizer, tmp, card=card)
+        save_model_dir(pretrainer.encoder, tokenizer, tmp, card=card)
         generator = ElectraForMaskedLM(pretrainer.generator.config)
         generator.load_state_dict(pretrainer.generator.state_dict())
         save_model_dir(generator, tokenizer, tmp / "generator", card={**card, "role": "generator (MLM), tied embeddings"})

@@ -10,6 +10,10 @@ arXiv:2003.10555; details as in richarddwang/electra_pytorch `pretrain.py`).
 - Replacements are sampled from the generator under no_grad in fp32 (Gumbel-max by
   default); the discriminator label is 1 only where the sample differs from the original.
 - loss = gen_weight * MLM + disc_weight * replaced-token detection (1 and 50 in ELECTRA).
+- disc_weight = 0 is masked language modelling alone (BERT's objective; Gururangan et al.'s continued
+  pre-training): the discriminator is skipped and frozen (its embeddings, shared, still learn) and the
+  generator is the encoder that is probed and exported; with init_from, give it all the checkpoint's
+  layers (generator_layers = its depth) so the whole encoder trains.
 
 Both halves are plain Hugging Face modules, so export is `save_pretrained`. The optional
 SDPA attention swaps only the attention arithmetic (same weights) for
@@ -80,6 +84,19 @@ class ElectraPretrainer(nn.Module):
         self.gen_weight, self.disc_weight = gen_weight, disc_weight
         self.sampling, self.temperature = sampling, temperature
         self.tie_embeddings()
+        if self.mlm_only:  # no gradient ever reaches it: frozen, so the optimizer holds no state for it
+            discriminator.requires_grad_(False)
+            discriminator.electra.embeddings.requires_grad_(True)  # the generator's too
+
+    @property
+    def mlm_only(self) -> bool:
+        return self.disc_weight == 0
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The encoder this objective trains, the one probed and exported: the discriminator's, or with
+        disc_weight = 0 (masked language modelling alone) the generator's."""
+        return self.generator.electra if self.mlm_only else self.discriminator.electra
 
     def tie_embeddings(self) -> None:
         # ELECTRA sec. 3.2: sharing token (and position) embeddings helps; the generator's softmax weights are tied too
@@ -105,6 +122,12 @@ class ElectraPretrainer(nn.Module):
         targets = input_ids[is_masked]  # (masked,)
         n_masked = targets.numel()
         gen_loss = F.cross_entropy(gen_logits.float(), targets) if n_masked else gen_logits.sum() * 0.0
+        if self.mlm_only:  # the discriminator is skipped: its metrics are NaN (gaps in the curves)
+            nan = gen_loss.new_full((), float("nan")).detach()
+            with torch.no_grad():
+                gen_acc = (gen_logits.argmax(-1) == targets).float().mean() if n_masked else gen_loss.new_zeros(())
+            return {"loss": self.gen_weight * gen_loss, "gen_loss": gen_loss.detach(), "disc_loss": nan,
+                    "gen_acc": gen_acc, "disc_acc": nan, "replaced": nan}
         sampled = self.sample(gen_logits.detach(), generator)
         corrupted = masked_ids.clone()
         corrupted[is_masked] = sampled  # (batch, length)

@@ -204,10 +204,11 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
         truncate_log(log_path, step)
 
     def log_probe() -> float:
-        """The probe of the discriminator as it is now, appended to the log; returns its seconds."""
+        """The probe of the encoder being trained (the discriminator; with disc_weight = 0 the generator) as it
+        is now, appended to the log; returns its seconds."""
         if probe is None or not accelerator.is_main_process:
             return 0.0
-        row = {"step": step, "tokens": tokens_seen, **probe(raw.discriminator.electra, tokenizer)}
+        row = {"step": step, "tokens": tokens_seen, **probe(raw.encoder, tokenizer)}
         with open(log_path, "a", encoding="utf8") as f:
             f.write(json.dumps(row) + "\n")
         print(f"probe at step {step}: entity F1 {row['probe_f']:.4f} (P {row['probe_p']:.4f}, R {row['probe_r']:.4f}; {row['probe_s']} s)")
@@ -304,7 +305,8 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
             summary["model_dir"] = str(export_pretrainer(
                 accelerator.unwrap_model(model), data["vocab_dir"], output / "model", cfg=cfg, summary=summary,
                 manifest=dataset.manifest, overwrite=True))
-            print(f"exported discriminator to {summary['model_dir']} (generator in {summary['model_dir']}/generator)")
+            print(f"exported the {'generator (MLM only)' if raw.mlm_only else 'discriminator'} to {summary['model_dir']} "
+                  f"(generator with its MLM head in {summary['model_dir']}/generator)")
     accelerator.wait_for_everyone()
     return summary
 

@@ -77,3 +77,31 @@ def test_generator_deeper_than_the_checkpoint_is_refused(corpus, tmp_path, bert_
     cfg = warm_cfg(corpus, tmp_path / "run", bert_dir, **{"model.generator_layers": 4})
     with pytest.raises(PretrainError, match="no deeper than the discriminator"):
         build_pretrainer(cfg, vocab_size=vocab_size(bert_dir), pad_token_id=0)
+
+
+def test_mlm_only_trains_the_generator_and_exports_it(corpus, tmp_path, bert_dir):
+    """disc_weight = 0 (the issue's MLM-only lever): a full-depth generator warm-started from the checkpoint learns
+    by masked language modelling alone; the discriminator's layers never change and are not what is exported."""
+    from transformers import AutoModel, BertModel
+
+    from electramed_spacy.pretraining.log import read_log
+
+    cfg = warm_cfg(corpus, tmp_path / "run", bert_dir, **{"model.generator_layers": 3, "objective.disc_weight": 0.0,
+                                                          "training.max_steps": 4})
+    summary = pretrain(cfg)
+    assert summary["step"] == 4 and summary["last"]["gen_loss"] > 0
+    rows = [r for r in read_log(tmp_path / "run" / "log.jsonl") if "gen_loss" in r]
+    assert rows and all(r["disc_loss"] != r["disc_loss"] for r in rows)  # NaN: no discriminator was run
+    bert = BertModel.from_pretrained(str(bert_dir))
+    exported = AutoModel.from_pretrained(str(tmp_path / "run" / "model"))
+    # what is exported is the trained generator: its layers moved away from the checkpoint's
+    moved = [not torch.equal(a.output.dense.weight, b.output.dense.weight)
+             for a, b in zip(exported.encoder.layer, bert.encoder.layer)]
+    assert len(moved) == 3 and all(moved)
+    card = (tmp_path / "run" / "model" / "README.md").read_text()
+    assert "masked language modelling only" in card and "NaN" not in card
+    # the frozen discriminator keeps the checkpoint's layers (only the shared embeddings learn)
+    model = build_pretrainer(cfg, vocab_size=vocab_size(bert_dir), pad_token_id=0)
+    assert model.mlm_only and model.encoder is model.generator.electra
+    assert not any(p.requires_grad for p in model.discriminator.electra.encoder.parameters())
+    assert all(p.requires_grad for p in model.discriminator.electra.embeddings.parameters())
