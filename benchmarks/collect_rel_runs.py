@@ -4,6 +4,9 @@ Each run is NAME=LOG, LOG being the output of `/usr/bin/time -v python -m spacy 
 table of evaluations, then time's report) for a spaCy run, with `test.json` from `electramed
 evaluate-relations` in the run's output folder; or NAME=JSON for `benchmarks/rel_hf_anchor.py`
 (its report, with the `/usr/bin/time -v` log next to it as JSON with `.log` for `.json` when there).
+End to end: a spaCy run's `test_end_to_end.json` next to `test.json` (`electramed evaluate-relations NER+REL
+corpus/ddi_test.spacy --predicted-entities --output RUN/test_end_to_end.json`, the pipeline from
+`scripts/assemble_ner_rel.py`), the anchor's `test_end_to_end` (`--ner`); plotted in a second panel.
 
     python benchmarks/collect_rel_runs.py --run v2_s0=/runs/pooled1000_s0.log --run anchor_s0=/runs/anchor_s0.json \
         --what "DDI-2013, gold entities, MiniLM-L6, v3's budget" --output benchmarks/results/rel_ddi_equal_budget.json \
@@ -48,6 +51,10 @@ def spacy_run(log: Path) -> Dict:
     test = Path(output.group(1)) / "test.json" if output else None
     if test and test.exists():
         run["test"] = {k: v for k, v in json.loads(test.read_text(encoding="utf8")).items() if k.startswith("rel_")}
+        e2e = test.with_name("test_end_to_end.json")
+        if e2e.exists():
+            run["test_end_to_end"] = {k: v for k, v in json.loads(e2e.read_text(encoding="utf8")).items()
+                                      if k.startswith("rel_") or k in ("ents_f", "model", "data")}
     return run
 
 
@@ -56,24 +63,28 @@ def anchor_run(report: Path) -> Dict:
     run = {"train_steps": data["train_steps"], "planned_steps": data["planned_steps"],
            "train_seconds": round(data["train_seconds"]), "dev": data["dev"], "test": data["test"],
            "command": " ".join(data["command"])}
+    if "test_end_to_end" in data:
+        run["test_end_to_end"] = data["test_end_to_end"]
     log = report.with_suffix(".log")
     if log.exists():
         run.update({k: v for k, v in time_report(log.read_text(encoding="utf8", errors="replace")).items() if k != "command"})
     return run
 
 
-def test_f(run: Dict) -> float:
-    test = run.get("test", {})
+def test_f(run: Dict, key: str = "test") -> float:
+    test = run.get(key, {})
     f = test.get("rel_micro_f", test.get("f"))
     return None if f is None else 100 * f
 
 
 def plot(collected: Dict[str, Dict], what: str, path: Path) -> None:
-    groups: Dict[str, List[float]] = {}
-    for name, run in collected.items():
-        if (f := test_f(run)) is not None:
-            groups.setdefault(re.sub(r"_s\d+$", "", name), []).append(f)
-    seed_dots({"test micro-F1 (dots: seeds; bar: mean)": groups}, what, path)
+    panels: Dict[str, Dict[str, List[float]]] = {}
+    for key, xlabel in (("test", "test micro-F1, gold entities (dots: seeds; bar: mean)"),
+                        ("test_end_to_end", "test micro-F1, end to end (predicted entities)")):
+        for name, run in collected.items():
+            if (f := test_f(run, key)) is not None:
+                panels.setdefault(xlabel, {}).setdefault(re.sub(r"_s\d+$", "", name), []).append(f)
+    seed_dots(panels, what, path)
 
 
 def seed_dots(panels: Dict[str, Dict[str, List[float]]], title: str, path: Path) -> None:
@@ -106,8 +117,9 @@ def markdown(collected: Dict[str, Dict]) -> str:
     """One table row per run: best dev F1, test P / R / F1, F1 per type, training time (a spaCy run's
     `spacy train` wall clock, dev evaluations included; the anchor's training loop)."""
     types = sorted({t for run in collected.values() for t in per_type(run)})
-    lines = ["| run | dev F1 (best) | test P / R / **F1** | " + " | ".join(types) + " | train time |",
-             "|---" * (len(types) + 4) + "|"]
+    e2e = any("test_end_to_end" in run for run in collected.values())
+    lines = ["| run | dev F1 (best) | test P / R / **F1** | " + " | ".join(types) + " | train time |"
+             + (" end to end F1 (NER F1) |" if e2e else ""), "|---" * (len(types) + 4 + e2e) + "|"]
     for name, run in collected.items():
         test = run.get("test", {})
         p, r = (test.get("rel_micro_p", test.get("p")), test.get("rel_micro_r", test.get("r")))
@@ -121,6 +133,9 @@ def markdown(collected: Dict[str, Dict]) -> str:
         cells += [f"{100 * by_type[t]:.2f}" if t in by_type else "-" for t in types]
         seconds = run.get("train_seconds")
         cells.append(f"{seconds // 60}:{seconds % 60:02d}" if seconds is not None else run.get("wall_clock", "-"))
+        if e2e:
+            end = run.get("test_end_to_end", {})
+            cells.append(f"{test_f(run, 'test_end_to_end'):.2f} ({100 * end['ents_f']:.2f})" if end else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -28,12 +28,16 @@ def test_collects_spacy_and_anchor_runs_and_plots(tmp_path):
     script = load_script()
     run_dir = tmp_path / "v2_run"
     run_dir.mkdir()
-    (run_dir / "test.json").write_text(json.dumps({"rel_micro_f": 0.6667, "rel_micro_p": 0.65, "ents_f": 1.0}))
+    (run_dir / "test.json").write_text(json.dumps({"rel_micro_f": 0.6667, "rel_micro_p": 0.65, "rel_micro_r": 0.68,
+                                                   "ents_f": 1.0}))
+    (run_dir / "test_end_to_end.json").write_text(json.dumps({"rel_micro_f": 0.61, "ents_f": 0.84, "model": "e2e",
+                                                               "protocol": "predicted entities", "token_acc": 1.0}))
     log = tmp_path / "v2.log"
     log.write_text(spacy_log(run_dir), encoding="utf8")
     anchor = tmp_path / "anchor.json"
     anchor.write_text(json.dumps({"train_steps": 10, "planned_steps": 12, "train_seconds": 61.4,
                                   "dev": {"f": 0.5}, "test": {"f": 0.52, "p": 0.5, "r": 0.54},
+                                  "test_end_to_end": {"f": 0.47, "ents_f": 0.84},
                                   "command": ["benchmarks/rel_hf_anchor.py", "--seed", "0"]}))
     anchor.with_suffix(".log").write_text("\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:58:18\n"
                                           "\tMaximum resident set size (kbytes): 2289664\n")
@@ -42,10 +46,15 @@ def test_collects_spacy_and_anchor_runs_and_plots(tmp_path):
                 output=output, plot_path=png, print_markdown=False)
     runs = json.loads(output.read_text())["runs"]
     assert runs["v2_s1"]["dev_f_by_step"] == [[0, 0.0], [250, 24.37], [500, 63.30]]
-    assert runs["v2_s1"]["test"] == {"rel_micro_f": 0.6667, "rel_micro_p": 0.65}
+    assert runs["v2_s1"]["test"] == {"rel_micro_f": 0.6667, "rel_micro_p": 0.65, "rel_micro_r": 0.68}
     assert runs["v2_s1"]["wall_clock"] == "1:30:05" and runs["v2_s1"]["peak_rss_mb"] == 13442
     assert runs["anchor_s0"]["train_seconds"] == 61 and runs["anchor_s0"]["peak_rss_mb"] == 2236
     assert runs["anchor_s0"]["command"] == "benchmarks/rel_hf_anchor.py --seed 0"
+    # end to end: the spaCy run's evaluate-relations output beside test.json, the anchor's own
+    assert runs["v2_s1"]["test_end_to_end"] == {"rel_micro_f": 0.61, "ents_f": 0.84, "model": "e2e"}
+    assert runs["anchor_s0"]["test_end_to_end"] == {"f": 0.47, "ents_f": 0.84}
+    lines = script.markdown(runs).splitlines()
+    assert lines[0].endswith("| train time | end to end F1 (NER F1) |") and lines[2].endswith("| 61.00 (84.00) |")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

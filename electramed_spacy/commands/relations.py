@@ -82,7 +82,7 @@ def evaluate_relations(
               header=("label", "P", "R", "F"), aligns=("l", "r", "r", "r"))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        scores["protocol"] = "gold entities" if gold_entities else "predicted entities"
+        scores.update(protocol="gold entities" if gold_entities else "predicted entities", model=model, data=str(data_path))
         output.write_text(json.dumps(scores, indent=2), encoding="utf8")
         msg.good(f"Saved scores to {output}")
 

@@ -1,4 +1,5 @@
 """The electramed_relation_extractor pipe on a tiny random ELECTRA (spancat-style tests)."""
+import json
 import numpy
 import pytest
 import spacy
@@ -69,7 +70,9 @@ def test_overfitting_IO(tiny_electra, tmp_path):
     DocBin(docs=[eg.reference for eg in train], store_user_data=True).to_disk(gold_path)
     result = CliRunner().invoke(app, ["evaluate-relations", str(tmp_path / "pipeline"), str(gold_path), "--output", str(tmp_path / "m.json")])
     assert result.exit_code == 0, result.output
-    assert '"rel_micro_f": 1.0' in (tmp_path / "m.json").read_text(encoding="utf8")
+    scores = json.loads((tmp_path / "m.json").read_text(encoding="utf8"))
+    assert scores["rel_micro_f"] == 1.0 and scores["protocol"] == "gold entities"
+    assert scores["model"] == str(tmp_path / "pipeline") and scores["data"] == str(gold_path)  # what was scored
     result = CliRunner().invoke(app, ["visualize-relations", str(tmp_path / "pipeline"), str(gold_path), "--gold-entities", "--output", str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.output
     assert "mechanism" in (tmp_path / "r.html").read_text(encoding="utf8")
