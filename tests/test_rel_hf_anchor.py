@@ -120,6 +120,30 @@ def test_two_step_run_writes_json(anchor, ddi_dir, bert_dir, tmp_path):
     assert report["train_seconds"] > 0 and report["train_pairs_per_second"] > 0
 
 
+def test_ner_loading_leaves_the_classifier_init_unchanged(anchor, ddi_dir, bert_dir, tmp_path, monkeypatch):
+    """--ner loads a spaCy pipeline before training (its transformer draws from torch's generator); the
+    classifier must still start from the seed's state, so --seed S scores the same with or without --ner."""
+    import torch
+
+    states, create = [], anchor.AutoModelForSequenceClassification.from_pretrained
+
+    def from_pretrained(*args, **kwargs):
+        states.append(torch.random.get_rng_state())
+        return create(*args, **kwargs)
+
+    def load_ner(ner):
+        torch.rand(5)  # as building a spacy-transformers model does
+        return object()
+
+    monkeypatch.setattr(anchor.AutoModelForSequenceClassification, "from_pretrained", from_pretrained)
+    monkeypatch.setattr(anchor, "load_ner", load_ner)
+    monkeypatch.setattr(anchor, "end_to_end", lambda *args: {"f": 0.0, "ents_f": 0.0})
+    for ner in (None, "ner"):
+        anchor.run(ddi_dir, ddi_dir, str(bert_dir), tmp_path / f"{ner}.json", seed=3, epochs=0.01, dev_fraction=0.34,
+                   check_counts=False, ner=ner, e2e_docs=None if ner is None else tmp_path / "docs.spacy")
+    assert len(states) == 2 and torch.equal(states[0], states[1])
+
+
 def test_chemprot_pairs_negatives_and_misses(anchor, tmp_path):
     """PURE form: every CHEMICAL -> GENE pair of a sentence is an instance (NONE without a CPR relation);
     overlapping mentions give no instance, and a relation no instance carries counts as a miss."""
