@@ -55,10 +55,10 @@ EVALUATE = {
 def run_one(out: Path, encoder: str, seed: int, *, config: Path, train: Path, dev: Path, test: Path,
             threads: int, extra: List[str], evaluate: str = "spacy", collect_only: bool = False) -> Dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    if not (out / "test.json").exists() and collect_only:
-        raise typer.BadParameter(f"{out}: no test.json, and --collect-only trains nothing (a misspelt --encoder "
-                                 f"name or seed?)")
     if not (out / "test.json").exists():
+        if collect_only:
+            raise typer.BadParameter(f"{out}: no test.json, and --collect-only trains nothing (a misspelt --encoder "
+                                     f"name or seed?)")
         train_cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(out), "--paths.train", str(train),
                      "--paths.dev", str(dev), "--paths.model", encoder, "--system.seed", str(seed), *extra]
         load, start = os.getloadavg(), time.monotonic()

@@ -122,10 +122,10 @@ class ElectraPretrainer(nn.Module):
         targets = input_ids[is_masked]  # (masked,)
         n_masked = targets.numel()
         gen_loss = F.cross_entropy(gen_logits.float(), targets) if n_masked else gen_logits.sum() * 0.0
+        with torch.no_grad():
+            gen_acc = (gen_logits.argmax(-1) == targets).float().mean() if n_masked else gen_loss.new_zeros(())
         if self.mlm_only:  # the discriminator is skipped: its metrics are NaN (gaps in the curves)
             nan = gen_loss.new_full((), float("nan")).detach()
-            with torch.no_grad():
-                gen_acc = (gen_logits.argmax(-1) == targets).float().mean() if n_masked else gen_loss.new_zeros(())
             return {"loss": self.gen_weight * gen_loss, "gen_loss": gen_loss.detach(), "disc_loss": nan,
                     "gen_acc": gen_acc, "disc_acc": nan, "replaced": nan}
         sampled = self.sample(gen_logits.detach(), generator)
@@ -137,7 +137,6 @@ class ElectraPretrainer(nn.Module):
         disc_loss = F.binary_cross_entropy_with_logits(disc_logits[real].float(), labels[real])
         loss = self.gen_weight * gen_loss + self.disc_weight * disc_loss
         with torch.no_grad():
-            gen_acc = (gen_logits.argmax(-1) == targets).float().mean() if n_masked else gen_loss.new_zeros(())
             disc_acc = ((disc_logits[real] > 0).float() == labels[real]).float().mean()
             replaced = labels[real].mean()
         return {"loss": loss, "gen_loss": gen_loss.detach(), "disc_loss": disc_loss.detach(),
