@@ -41,8 +41,9 @@ def _overrides(spec: str) -> Dict[str, object]:
     return out
 
 
-def build_ours(config: Path, encoder: Path, examples, overrides: Dict[str, object], n_batches: int, seed: int):
-    """A spaCy pipeline from CONFIG initialised on EXAMPLES, and `n_batches` batches from its batcher."""
+def build_pipeline(config: Path, encoder: Path, examples, overrides: Dict[str, object], n_batches: int, seed: int):
+    """(nlp, optimizer, batches): a spaCy pipeline from CONFIG initialised on EXAMPLES, its optimizer, and
+    `n_batches` batches from its batcher."""
     from spacy.util import fix_random_seed, load_config, load_model_from_config, registry
 
     cfg = load_config(config, overrides={"paths.model": str(encoder), "paths.train": "", "paths.dev": "", **overrides},
@@ -57,6 +58,12 @@ def build_ours(config: Path, encoder: Path, examples, overrides: Dict[str, objec
         batches.append(batch)
         if len(batches) == n_batches:
             break
+    return nlp, optimizer, batches
+
+
+def build_ours(config: Path, encoder: Path, examples, overrides: Dict[str, object], n_batches: int, seed: int):
+    """One `nlp.update` per call on the pipeline of `build_pipeline`; returns the words of the batch."""
+    nlp, optimizer, batches = build_pipeline(config, encoder, examples, overrides, n_batches, seed)
 
     def step(i: int) -> int:
         batch = batches[i % len(batches)]
