@@ -40,7 +40,8 @@ Design, and why:
   `EncoderShim` (config + tokenizer + weights in `to_bytes`: a saved pipeline loads
   offline).
 - **Speed**: sequences sorted by length and cut into batches of `batch_size` sequences (little
-  padding), float32 by default (`autocast` for bf16), backward outside autocast. One pass per
+  padding), `autocast` = bf16 in `configs/rel.cfg` (float32 is the architecture's default; which is faster
+  depends on the CPU: `benchmarks/rel_train_speed.py`), backward outside autocast. One pass per
   pair costs more encoder work than v2's one pass per Doc: `benchmarks/rel_speed.py`
   reports both.
 - **`marking = "all"`: one pass per sentence.** A DDI-2013 sentence holds 7.5 candidate pairs on
@@ -511,8 +512,9 @@ def build_marked_pair_relation_model(
     batch_size: sequences per encoder call (sorted by length, so batches pad little).
     context_tokens: spaCy tokens of context on each side of the pair when the Doc has no sentences.
     typed_markers: put the entity label in the markers (`@ * drug * x @`) or not (`@ x @`).
-    autocast: null for float32 (the default: faster than bf16 for this model on the AVX512-BF16 dev CPU,
-        training and inference, README relations), "bfloat16" (try on GPUs/AMX) or "float16" (GPU).
+    autocast: null for float32 (the architecture's default), "bfloat16" (configs/rel.cfg: 1.60x the training
+        pairs/s of float32 on the AMD EPYC dev CPU with avx512_bf16, slower on an earlier box; README relations)
+        or "float16" (GPU).
     hidden_width, maxout_pieces, dropout: the head, as in v2.
     nO: number of classes (no-relation + labels); set by the pipe at initialize.
     marking: "pair" (one sequence per candidate pair, head `@ ... @` and tail `# ... #` marked; the pair
