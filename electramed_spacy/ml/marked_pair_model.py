@@ -430,7 +430,7 @@ def _features_forward(model: Model, X, is_train: bool, runtime: Optional[Dict] =
     device = shim.device
     pad_id = shim.tokenizer.pad_token_id or 0
     batches, order = _batches(sequences, positions, pad_id, model.attrs["batch_size"], device)
-    inputs = ArgsKwargs(args=(batches, order, model.attrs["autocast"], model.attrs["marking"] == "all"), kwargs={})
+    inputs = ArgsKwargs(args=(batches, order, runtime.get("autocast"), model.attrs["marking"] == "all"), kwargs={})
     if is_train and model.attrs.get("frozen_encoder"):  # head-only updates (frozen_encoder.py): one forward, no grad
         output, _ = shim.run(inputs, False, None)
         return model.ops.asarray2f(torch2xp(output)), lambda d_feats: []
@@ -474,15 +474,15 @@ def marked_pair_features(name: str, max_length: int, batch_size: int, context_to
     if autocast not in (None, "bfloat16", "float16"):
         raise ElectraMedError(Errors.E003.format(value=autocast, options="'bfloat16', 'float16'"))
     tok_cfg = {"use_fast": True, **(tokenizer_config or {})}
-    # quantize is not an attr: thinc's from_bytes restores saved attrs over the config's, and a load-time
-    # `spacy.load(path, config=...)` override must win over the float32 it was trained with
-    runtime = {"quantize": quantize}
+    # quantize and autocast are not attrs: thinc's from_bytes restores saved attrs over the config's, and a
+    # load-time `spacy.load(path, config=...)` override must win over what the pipeline was trained with
+    runtime = {"quantize": quantize, "autocast": autocast}
     return Model(
         "electramed_marked_pairs", functools.partial(_features_forward, runtime=runtime), init=_features_init,
         shims=[MarkedPairShim(None)],
         dims={"nO": None},
         attrs={"name": str(name), "max_length": max_length, "batch_size": batch_size, "context_tokens": context_tokens,
-               "typed_markers": typed_markers, "autocast": autocast, "tokenizer_config": tok_cfg, "marking": marking,
+               "typed_markers": typed_markers, "tokenizer_config": tok_cfg, "marking": marking,
                "frozen_encoder": False},  # set by electramed.frozen_encoder_steps.v1 (LP-FT)
     )
 

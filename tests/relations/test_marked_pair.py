@@ -195,6 +195,24 @@ def test_int8_inference_switched_on_at_load(tiny_bert, tmp_path):
     with pytest.raises(ElectraMedError, match=r"\[E056\].*set autocast = null"):
         _nlp(tiny_bert, quantize="dynamic_int8", autocast="bfloat16")
 
+def test_autocast_switched_at_load(tiny_bert, tmp_path):
+    """A pipeline trained in bf16 autocast (configs/rel.cfg) runs in float32 when spacy.load's config
+    overrides set autocast = null: the override wins over what was saved (scores close, not equal)."""
+    fix_random_seed(0)
+    nlp = _nlp(tiny_bert, autocast="bfloat16")
+    train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
+    optimizer = nlp.initialize(lambda: train)
+    for _ in range(10):
+        nlp.update([copy_gold_entities(eg) for eg in train], sgd=optimizer)
+    nlp.to_disk(tmp_path / "bf16")
+    docs = lambda: [copy_gold_entities(eg).predicted for eg in train]  # noqa: E731
+    scores = lambda p: [r.score for d in p.pipe(docs()) for r in d._.relations]  # noqa: E731
+    saved = scores(spacy.load(tmp_path / "bf16"))
+    fp32 = scores(spacy.load(tmp_path / "bf16", config={"components": {"relation_extractor": {"model": {"autocast": None}}}}))
+    assert saved == scores(nlp) and len(saved) == len(fp32) > 0 and saved != fp32
+    numpy.testing.assert_allclose(saved, fp32, atol=0.05)
+
+
 def test_empty_docs_no_pairs_and_negative_sampling(tiny_bert):
     fix_random_seed(0)
     nlp = _nlp(tiny_bert, batch_size=2)
