@@ -25,7 +25,7 @@ import random
 import statistics
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 import typer
@@ -71,6 +71,21 @@ def build_ours(config: Path, encoder: Path, examples, overrides: Dict[str, objec
         return sum(len(eg.reference) for eg in batch)
 
     return step
+
+
+def interleave(rows: Dict[str, Callable[[int], int]], warmup: int, steps: int):
+    """Call every row's step in turn, `warmup + steps` rounds; (seconds, counts) per row of the timed rounds."""
+    times = {n: [] for n in rows}
+    counts = {n: [] for n in rows}
+    for i in range(warmup + steps):
+        for name, step in rows.items():
+            start = time.perf_counter()
+            n = step(i)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+                counts[name].append(n)
+            print(f"step {i} {name}: {n}, {time.perf_counter() - start:.2f}s", flush=True)
+    return times, counts
 
 
 def build_hf(encoder: Path, examples, batch: int, bf16: bool, seed: int):
@@ -138,16 +153,7 @@ def main(
     if hf_batch:
         rows["hf_recipe_fp32"] = build_hf(encoder, examples, hf_batch, False, seed)
         rows["hf_recipe_bf16"] = build_hf(encoder, examples, hf_batch, True, seed)
-    times = {n: [] for n in rows}
-    words = {n: [] for n in rows}
-    for i in range(warmup + steps):
-        for name, step in rows.items():
-            start = time.perf_counter()
-            n = step(i)
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-                words[name].append(n)
-            print(f"step {i} {name}: {time.perf_counter() - start:.2f}s", flush=True)
+    times, words = interleave(rows, warmup, steps)
     results = []
     for name in rows:
         rates = [w / t for w, t in zip(words[name], times[name])]

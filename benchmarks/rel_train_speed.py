@@ -14,9 +14,9 @@ encoded and classified in the update.
   AutoModelForSequenceClassification, AdamW, batch 32, texts cut at 128 pieces), fp32 and bf16 autocast.
 
     OMP_NUM_THREADS=1 python benchmarks/rel_train_speed.py configs/rel.cfg MINILM corpus/ddi_train.spacy \\
-        ../shared/data/re/ddi2013/train --variant "fp32:" \\
-        --variant "bf16:components.relation_extractor.model.autocast=\\"bfloat16\\"" \\
-        --output benchmarks/results/rel_train_speed.json
+        ../shared/data/re/ddi2013/train --variant "fp32:components.relation_extractor.model.autocast=null" \\
+        --variant 'bf16:components.relation_extractor.model.autocast="bfloat16"' --steps 7 --warmup 1 \\
+        --output benchmarks/results/rel_train_speed_ddi.json
 
 Speed only: a setting's F1 needs full trainings (README: which ones were run).
 """
@@ -25,7 +25,6 @@ import json
 import os
 import random
 import statistics
-import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -68,6 +67,7 @@ def build_anchor(encoder: Path, xml_dir: Path, bf16: bool, seed: int, batch_size
     model = AutoModelForSequenceClassification.from_pretrained(str(encoder), num_labels=len(anchor.DDI_LABELS))
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
+
     def epochs():
         while True:  # pass after pass over the pairs, as the anchor's training loop does
             yield from anchor.batches(tokenizer, instances, batch_size, anchor.DDI_LABELS)
@@ -91,7 +91,7 @@ def main(
     encoder: Path = typer.Argument(..., exists=True, help="Encoder directory (save_pretrained)"),
     train: Path = typer.Argument(..., exists=True, help="Training DocBin with gold entities and relations (DDI-2013)"),
     xml_dir: Optional[Path] = typer.Argument(None, help="DDI-2013 training XML for the anchor rows (none: no anchor rows)"),
-    variant: List[str] = typer.Option(["fp32:"], help="NAME:dotted.key=json;... rows of ours; repeat"),
+    variant: List[str] = typer.Option(["default:"], help="NAME:dotted.key=json;... rows of ours; repeat"),
     steps: int = typer.Option(10, help="Timed updates per row"),
     warmup: int = typer.Option(2, help="Untimed updates per row first"),
     n_docs: int = typer.Option(300, help="Training documents read (ours)"),
@@ -116,16 +116,7 @@ def main(
     if xml_dir is not None:
         rows["anchor_fp32"] = build_anchor(encoder, xml_dir, False, seed)
         rows["anchor_bf16"] = build_anchor(encoder, xml_dir, True, seed)
-    times = {n: [] for n in rows}
-    pairs = {n: [] for n in rows}
-    for i in range(warmup + steps):
-        for name, step in rows.items():
-            start = time.perf_counter()
-            n = step(i)
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-                pairs[name].append(n)
-            print(f"step {i} {name}: {n} pairs, {time.perf_counter() - start:.2f}s", flush=True)
+    times, pairs = ner_speed.interleave(rows, warmup, steps)
     results = []
     for name in rows:
         rates = [p / t for p, t in zip(pairs[name], times[name])]
