@@ -88,6 +88,26 @@ def interleave(rows: Dict[str, Callable[[int], int]], warmup: int, steps: int):
     return times, counts
 
 
+def summarise(times: Dict[str, List[float]], counts: Dict[str, List[int]], unit: str, digits: int) -> List[Dict]:
+    """One result row per timed row of `interleave`: `unit`/s over all updates, its median and spread
+    over the updates, the median seconds per update and the mean `unit` per update."""
+    results = []
+    for name in times:
+        rates = [n / t for n, t in zip(counts[name], times[name])]
+        results.append({"row": name, f"{unit}_per_s": round(sum(counts[name]) / sum(times[name]), digits),
+                        f"{unit}_per_s_median": round(statistics.median(rates), digits),
+                        f"{unit}_per_s_spread": round(max(rates) - min(rates), digits),
+                        "s_per_update_median": round(statistics.median(times[name]), 3),
+                        f"{unit}_per_update_mean": round(statistics.mean(counts[name]), 1)})
+    return results
+
+
+def write_report(output: Optional[Path], meta: Dict, results: List[Dict]) -> None:
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps({"meta": meta, "results": results}, indent=2), encoding="utf8")
+
+
 def build_hf(encoder: Path, examples, batch: int, bf16: bool, seed: int):
     """The transformers token-classification recipe on the same abstracts."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -154,14 +174,7 @@ def main(
         rows["hf_recipe_fp32"] = build_hf(encoder, examples, hf_batch, False, seed)
         rows["hf_recipe_bf16"] = build_hf(encoder, examples, hf_batch, True, seed)
     times, words = interleave(rows, warmup, steps)
-    results = []
-    for name in rows:
-        rates = [w / t for w, t in zip(words[name], times[name])]
-        results.append({"row": name, "words_per_s": round(sum(words[name]) / sum(times[name]), 1),
-                        "words_per_s_median": round(statistics.median(rates), 1),
-                        "words_per_s_spread": round(max(rates) - min(rates), 1),
-                        "s_per_update_median": round(statistics.median(times[name]), 3),
-                        "words_per_update_mean": round(statistics.mean(words[name]), 1)})
+    results = summarise(times, words, "words", 1)
     ref = next((r for r in results if r["row"] == "hf_recipe_fp32"), None)
     for r in results:
         r["vs_hf_recipe_fp32"] = round(r["words_per_s"] / ref["words_per_s"], 2) if ref else None
@@ -171,9 +184,7 @@ def main(
     meta = {"config": str(config), "encoder": str(encoder), "train": str(train), "docs": len(docs), "steps": steps,
             "warmup": warmup, "hf_batch": hf_batch, "torch_threads": torch.get_num_threads(),
             "load_avg_at_end": os.getloadavg(), "variants": variant}
-    if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps({"meta": meta, "results": results}, indent=2), encoding="utf8")
+    write_report(output, meta, results)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,8 @@ encoded and classified in the update.
 Speed only: a setting's F1 needs full trainings (README: which ones were run).
 """
 import importlib.util
-import json
 import os
 import random
-import statistics
 from pathlib import Path
 from typing import List, Optional
 
@@ -41,10 +39,13 @@ def _module(name: str):
     return module
 
 
+ner_speed = _module("ner_train_speed")  # its pipeline building, timing loop and report
+
+
 def build_ours(config: Path, encoder: Path, examples, overrides, n_batches: int, seed: int):
     """One `nlp.update` per call of the relation config's pipeline; returns the candidate pairs it encoded."""
     overrides = {"components.relation_extractor.negative_sample_rate": 1.0, **overrides}
-    nlp, optimizer, batches = _module("ner_train_speed").build_pipeline(config, encoder, examples, overrides, n_batches, seed)
+    nlp, optimizer, batches = ner_speed.build_pipeline(config, encoder, examples, overrides, n_batches, seed)
     pipe = nlp.get_pipe("relation_extractor")
 
     def step(i: int) -> int:
@@ -102,7 +103,6 @@ def main(
     from spacy.tokens import DocBin
     from spacy.training import Example
 
-    ner_speed = _module("ner_train_speed")
     nlp0 = spacy.blank("en")
     docs = list(DocBin().from_disk(train).get_docs(nlp0.vocab))
     random.Random(seed).shuffle(docs)
@@ -117,23 +117,14 @@ def main(
         rows["anchor_fp32"] = build_anchor(encoder, xml_dir, False, seed)
         rows["anchor_bf16"] = build_anchor(encoder, xml_dir, True, seed)
     times, pairs = ner_speed.interleave(rows, warmup, steps)
-    results = []
-    for name in rows:
-        rates = [p / t for p, t in zip(pairs[name], times[name])]
-        results.append({"row": name, "pairs_per_s": round(sum(pairs[name]) / sum(times[name]), 2),
-                        "pairs_per_s_median": round(statistics.median(rates), 2),
-                        "pairs_per_s_spread": round(max(rates) - min(rates), 2),
-                        "s_per_update_median": round(statistics.median(times[name]), 3),
-                        "pairs_per_update_mean": round(statistics.mean(pairs[name]), 1)})
-        r = results[-1]
-        print(f"{name:24s} {r['pairs_per_s']:7.2f} pairs/s (median {r['pairs_per_s_median']:.2f}, spread "
+    results = ner_speed.summarise(times, pairs, "pairs", 2)
+    for r in results:
+        print(f"{r['row']:24s} {r['pairs_per_s']:7.2f} pairs/s (median {r['pairs_per_s_median']:.2f}, spread "
               f"{r['pairs_per_s_spread']:.2f}), {r['s_per_update_median']:.2f} s/update, {r['pairs_per_update_mean']:.0f} pairs/update")
     meta = {"cpu": _module("ner_vs_hf")._cpu_name(), "config": str(config), "encoder": str(encoder), "train": str(train), "xml": str(xml_dir), "docs": len(docs),
             "steps": steps, "warmup": warmup, "torch_threads": torch.get_num_threads(),
             "load_avg_at_end": os.getloadavg(), "variants": variant}
-    if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps({"meta": meta, "results": results}, indent=2), encoding="utf8")
+    ner_speed.write_report(output, meta, results)
 
 
 if __name__ == "__main__":
