@@ -48,6 +48,17 @@ class Errors:
         "[E007] `[components.transformer.model] sorted_batch_wordpieces` must be > 0 (padded wordpieces per group of "
         "length-sorted windows) or null (one padded batch); got {value}."
     )
+    E008 = (
+        "[E008] Refused to load a pipeline: {where} stores a file or option named {name!r}. A stored name must be a "
+        "plain file name (no folder, no '..', not absolute), and the only tokenizer option kept is use_fast, so that "
+        "loading writes nothing outside its own temporary folder and imports no code. The folder was not made by "
+        "electramed-spacy or spacy-transformers, or was altered: rebuild it with `spacy train` / `spacy package`."
+    )
+    E009 = (
+        "[E009] Refused to load a pipeline: the weights in {where} are not a plain table of tensors ({cause}). "
+        "They are read with torch's weights-only loader, which never runs code from the file; rebuild the pipeline "
+        "from its training run or get it from its source again."
+    )
 
     # E010-E019: tokenizer
     E010 = (

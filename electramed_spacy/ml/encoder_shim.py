@@ -4,8 +4,9 @@ Such a pipe fine-tunes its own Hugging Face encoder instead of listening to a sh
 `transformer` component, so its thinc Model holds the torch module (encoder + head) in
 this shim together with the tokenizer. `to_bytes` stores the encoder's config, the
 tokenizer's files and every weight, so a saved or packaged pipeline loads offline,
-without the directory or hub id it was initialised from. Weights are read back with
-`torch.load(weights_only=True)`: a pipeline's bytes can never run code on load.
+without the directory or hub id it was initialised from. Loading checks every stored
+file name and reads weights with the weights-only loader (`safe_load`): a pipeline's
+bytes never write outside our temporary folder and never run code.
 """
 import io
 import tempfile
@@ -15,6 +16,8 @@ from typing import Callable, Optional
 import srsly
 import torch
 from thinc.api import PyTorchShim, get_torch_default_device
+
+from .safe_load import load_state, private_dir, write_files
 
 
 class EncoderShim(PyTorchShim):
@@ -42,15 +45,14 @@ class EncoderShim(PyTorchShim):
         msg = srsly.msgpack_loads(bytes_data)
         if msg.get("empty"):
             return self
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, data in msg["files"].items():
-                (Path(tmp) / name).write_bytes(data)
+        where = f"the {type(self).__name__} model file"
+        with private_dir() as tmp:
+            write_files(Path(tmp), msg["files"], where)
             self.tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True)
             encoder = AutoModel.from_config(AutoConfig.from_pretrained(tmp))
         module = type(self).module_class(encoder)
-        device = get_torch_default_device()
-        module.load_state_dict(torch.load(io.BytesIO(msg["state"]), map_location=device, weights_only=True))
-        self._model = module.to(device)
+        module.load_state_dict(load_state(msg["state"], where))
+        self._model = module.to(get_torch_default_device())
         return self
 
     def run(self, inputs, is_train: bool, quantize: Optional[str]):

@@ -56,6 +56,7 @@ Design, and why:
   DDI-2013 at 256 pieces kept training as slow as the pair marking: README, relations). Levitated
   markers (Ye et al. 2022) would keep pair-specific inputs in one pass; not built.
 """
+import bisect
 import functools
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -205,11 +206,65 @@ def _room(tokenizer, max_length: int) -> int:
     return max_length - (len(tokenizer.build_inputs_with_special_tokens([-1])) - 1)
 
 
+class ContextPieces:
+    """One context's text tokenised once, unmarked, with offsets, so that each of its pairs marks only
+    a window of it (`window_text`): a pair's work is bounded by the window, not by the sentence."""
+
+    def __init__(self, tokenizer, text: str):
+        self.text = text
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        self.offsets = [o for o in enc["offset_mapping"] if o[1] > o[0]]
+        self.starts = [o[0] for o in self.offsets]
+
+    def piece(self, char: int) -> int:
+        """Index of the last wordpiece that starts at or before `char` (0 before the first)."""
+        return max(0, bisect.bisect_right(self.starts, char) - 1)
+
+    def window_text(self, spans: Sequence[Tuple[int, int]], room: int) -> Tuple[str, List[Tuple[int, int]]]:
+        """(text, `spans` moved into it): the whole text when it fits `room` wordpieces, else the pieces
+        within `room` of the spans' start and end (one range, or one per far-apart span, joined by a
+        space), so the marked text has O(room + mention length) pieces and `fit_window` cuts the rest."""
+        if len(self.offsets) <= room:
+            return self.text, list(spans)
+        n = len(self.offsets)
+        ranges = sorted([max(0, self.piece(start) - room), min(n, self.piece(max(start, end - 1)) + room + 1)]
+                        for start, end in spans)
+        merged = [ranges[0]]
+        for lo, hi in ranges[1:]:
+            if lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        parts, shifts, length = [], [], 0  # shifts: (char start in text, offset to add) per kept range
+        for lo, hi in merged:
+            first, last = self.offsets[lo][0], self.offsets[hi - 1][1]
+            shifts.append((first, last, length - first))
+            parts.append(self.text[first:last])
+            length += last - first + 1
+        moved = []
+        for start, end in spans:
+            first, last, shift = next(r for r in shifts if r[0] <= start <= r[1])
+            moved.append((start + shift, min(end, last) + shift))
+        return " ".join(parts), moved
+
+
+def _context_pieces(cache: Dict, tokenizer, doc: Doc, lo: int, hi: int) -> Tuple[ContextPieces, int]:
+    """The (cached) `ContextPieces` of tokens [lo, hi) of `doc`, and the context's first character."""
+    start_char = doc[lo].idx
+    key = (id(doc), lo, hi)
+    if key not in cache:
+        cache[key] = ContextPieces(tokenizer, doc.text[start_char:doc[hi - 1].idx + len(doc[hi - 1])])
+    return cache[key], start_char
+
+
 def encode_pairs(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequence[Pair]], *, max_length: int,
                  context_tokens: int, typed_markers: bool) -> Tuple[List[List[int]], numpy.ndarray]:
     """Marked, tokenised sequences (with special tokens), one per candidate pair in order, and the
-    (n_pairs, 2) positions of the head's `@` and the tail's `#` in them."""
-    texts, marks = [], []
+    (n_pairs, 2) positions of the head's `@` and the tail's `#` in them. Each context is tokenised once;
+    a pair marks and tokenises only a window of it (`ContextPieces.window_text`)."""
+    room = _room(tokenizer, max_length)
+    sequences, positions = [], []
+    cache: Dict = {}
     for doc, pairs in zip(docs, candidates):
         if not pairs:
             continue
@@ -217,25 +272,20 @@ def encode_pairs(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequence[P
         sentences = _sentence_bounds(doc)
         for pair in pairs:
             hs, he, ts, te = pair
-            lo, hi = _context(doc, sentences, pair, context_tokens)
-            start_char, end_char = doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])
+            pieces, start_char = _context_pieces(cache, tokenizer, doc, *_context(doc, sentences, pair, context_tokens))
             types = (marker_type(labels.get((hs, he), "")), marker_type(labels.get((ts, te), ""))) if typed_markers else (None, None)
-            marked, at = mark_pair(doc.text[start_char:end_char], _char_span(doc, hs, he, start_char),
-                                   _char_span(doc, ts, te, start_char), *types)
-            texts.append(marked)
-            marks.append(at)
-    if not texts:
+            text, (head, tail) = pieces.window_text(
+                [_char_span(doc, hs, he, start_char), _char_span(doc, ts, te, start_char)], room)
+            marked, at = mark_pair(text, head, tail, *types)
+            # verbose=False: a window longer than the encoder's limit is expected here (`fit_window` cuts it)
+            enc = tokenizer(marked, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+            ids, offsets = enc["input_ids"], enc["offset_mapping"]
+            h, h_end, t, t_end = (_piece_at(offsets, at[k]) for k in ("head", "head_end", "tail", "tail_end"))
+            sequence, (new_head, new_tail) = _with_specials(tokenizer, ids, (h, t), fit_window(len(ids), h, t, h_end, t_end, room))
+            sequences.append(sequence)
+            positions.append((new_head, new_tail))
+    if not sequences:
         return [], numpy.zeros((0, 2), dtype="i")
-    # verbose=False: a context longer than the encoder's limit is expected here (`fit_window` cuts it)
-    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    room = _room(tokenizer, max_length)
-    sequences, positions = [], []
-    for ids, offsets, at in zip(enc["input_ids"], enc["offset_mapping"], marks):
-        head, head_end, tail, tail_end = (_piece_at(offsets, at[k]) for k in ("head", "head_end", "tail", "tail_end"))
-        sequence, (new_head, new_tail) = _with_specials(
-            tokenizer, ids, (head, tail), fit_window(len(ids), head, tail, head_end, tail_end, room))
-        sequences.append(sequence)
-        positions.append((new_head, new_tail))
     return sequences, numpy.asarray(positions, dtype="i")
 
 
@@ -307,9 +357,15 @@ def encode_contexts(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequenc
             types = [marker_type(labels.get(m, "")) if typed_markers else None for m in mentions]
             if marked_sequence(text, spans, types, pairs_here):
                 continue
+            pieces = ContextPieces(tokenizer, text)
+            base = len(pieces.offsets)
+            if base > room:  # no group can fit: one window per pair, each bounded by the window, not the context
+                for r, h, t in pairs_here:
+                    window, moved = pieces.window_text([spans[h], spans[t]], room)
+                    marked_sequence(window, moved, [types[h], types[t]], [(r, 0, 1)])
+                continue
             # too long with every mention marked: groups of pairs whose mentions fit when marked together,
             # one sequence per group; a group that still overflows, one sequence per pair
-            base = len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
             cost = [len(tokenizer(f"{_opener(HEAD_OPEN, '*', t)} {HEAD_CLOSE}", add_special_tokens=False)["input_ids"])
                     for t in types]
             for group, group_pairs in _group_pairs(pairs_here, cost, room - base):

@@ -18,12 +18,14 @@ from typing import Callable, Dict, Iterator, List, Optional
 import torch
 from spacy.tokens import Doc, Span
 from spacy.util import registry
+from spacy_transformers.data_classes import HFObjects
 from spacy_transformers.layers import TransformerModel, split_trf_batch, trfs2arrays
 from thinc.api import Model, chain
 
 from ..about import ELECTRAMED_HUB_ID
 from ..errors import ElectraMedError, Errors
 from .loading import LOAD_ERRORS, encoder_load_error
+from .safe_load import SafeHFShim
 
 
 def _with_clear_load_errors(model: Model) -> Model:
@@ -303,14 +305,19 @@ def build_electramed_transformer(
         raise ElectraMedError(Errors.E006.format(quantize=quantize, autocast=autocast))
     tok_cfg = {"use_fast": True, "do_lower_case": True}
     tok_cfg.update(tokenizer_config or {})
+    trf_cfg = transformer_config or {"output_attentions": False}
     model = TransformerModel(
         str(name),
         get_spans if get_spans is not None else configure_strided_spans(),
         tok_cfg,
-        transformer_config or {"output_attentions": False},
+        trf_cfg,
         mixed_precision=mixed_precision,
-        grad_scaler_config=grad_scaler_config or {},
+        grad_scaler_config=dict(grad_scaler_config or {}),
     )
+    # the checked loader (safe_load.SafeHFShim) in place of the HFShim that TransformerModel made: same bytes,
+    # but a crafted pipeline folder can neither write outside a temp dir nor unpickle code on spacy.load
+    model.layers[0].shims[0] = SafeHFShim(HFObjects(None, None, None, tok_cfg, trf_cfg), mixed_precision=mixed_precision,
+                                          grad_scaler_config=dict(grad_scaler_config or {}))
     model = _with_wordpiece_limit(_with_clear_load_errors(model))
     model.attrs["replace_listener_cfg"] = _replace_listener_cfg
     if autocast:

@@ -424,3 +424,42 @@ def test_frozen_encoder_steps_train_only_the_head_first(tiny_bert):
     assert model.get_ref("features").attrs["frozen_encoder"] is False
     nlp.update([copy_gold_entities(eg) for eg in train], sgd=optimizer)
     assert any(not torch.equal(start[k], v) for k, v in encoder.state_dict().items())
+
+
+@pytest.mark.parametrize("encode", [encode_pairs, encode_contexts])
+def test_work_per_pair_is_bounded_by_the_window_not_the_sentence(tiny_bert, encode):
+    """1,200 drugs in one sentence: each pair tokenises at most a window's text (plus the context, once),
+    every sequence fits max_length, and its markers sit on the pair's mentions."""
+    tok = _tokenizer(tiny_bert)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    words = ["naloxone", "clonidine", "warfarin", "aspirin"] * 300
+    doc = nlp(" and ".join(words) + " were given.")
+    doc.ents = [doc[i:i + 1].char_span(0, len(doc[i]), label="drug") for i in range(0, 2 * len(words), 2)]
+    ents = list(doc.ents)
+    pairs = [(a.start, a.end, b.start, b.end) for a, b in zip(ents[:-37], ents[37:])][:300]
+
+    calls = []
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __call__(self, text, **kwargs):
+            calls.append(len(text) if isinstance(text, str) else sum(map(len, text)))
+            return self.inner(text, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    seqs, index = encode(Counting(tok), [doc], [pairs], max_length=48, context_tokens=8, typed_markers=True)
+    assert len(seqs) == len(pairs) and all(len(s) <= 48 for s in seqs)
+    sentence_chars = len(doc.text)
+    per_pair = sorted(calls)[:-2]  # the context itself is tokenised once (twice with every mention marked)
+    assert len(calls) <= len(pairs) + 2 and max(per_pair) < sentence_chars / 10
+    for row, (hs, he, ts, te) in enumerate(pairs):
+        seq_row = index[row, 0] if encode is encode_contexts else row
+        head, tail = index[row, 1:3] if encode is encode_contexts else index[row]
+        pieces = tok.convert_ids_to_tokens(seqs[seq_row])
+        assert pieces[head] == "@" and pieces[tail] == ("@" if encode is encode_contexts else "#")
+        assert doc[hs].text in pieces[head:head + 8] and doc[ts].text in pieces[tail:tail + 8]
