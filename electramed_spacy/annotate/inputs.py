@@ -31,7 +31,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import IO, Iterator, List, NamedTuple, Tuple, Union
+from typing import IO, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 FORMATS = {
     "medline": ("*.xml", "*.xml.gz"),
@@ -69,8 +69,9 @@ def _format_of(path: Path) -> str:
     return ""
 
 
-def resolve_input(path: Union[str, Path], fmt: str = "auto") -> Tuple[List[Path], str]:
-    """(input files in reading order, format). Raises ValueError with the fix when it cannot tell."""
+def resolve_input(path: Union[str, Path], fmt: str = "auto", exclude: Optional[Path] = None) -> Tuple[List[Path], str]:
+    """(input files in reading order, format). Raises ValueError with the fix when it cannot tell.
+    Files under `exclude` (the run's output folder, when it lies inside the input folder) are not input."""
     path = Path(path)
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"--format must be auto, {', '.join(FORMATS)}; got {fmt!r}.")
@@ -81,7 +82,8 @@ def resolve_input(path: Union[str, Path], fmt: str = "auto") -> Tuple[List[Path]
         if not fmt:
             raise ValueError(f"{path}: cannot tell the format from the name; pass --format {'|'.join(FORMATS)}.")
         return [path], fmt
-    files = sorted(f for f in path.rglob("*") if f.is_file())
+    skip = exclude.resolve() if exclude is not None else None
+    files = sorted(f for f in path.rglob("*") if f.is_file() and (skip is None or skip not in f.resolve().parents))
     if fmt == "auto":
         found = sorted({_format_of(f) for f in files} - {""})
         if len(found) != 1:
@@ -146,6 +148,10 @@ def read_medline(path: Path) -> Iterator[Item]:
         try:
             events = ET.iterparse(f, events=("start", "end"))
             _, root = next(events)
+            if root.tag not in ("PubmedArticleSet", "PubmedArticle"):
+                yield Malformed(str(path), "not MEDLINE/PubMed XML, file not read",
+                                f"root element <{root.tag}>, expected <PubmedArticleSet>; pass the right --format")
+                return
             for event, element in events:
                 if event == "end" and element.tag == "PubmedArticle":
                     n += 1
@@ -153,7 +159,9 @@ def read_medline(path: Path) -> Iterator[Item]:
                     root.clear()  # drop the articles read so far: memory holds one article
         except ET.ParseError as err:
             line, column = err.position
-            yield Malformed(f"{path}:{line}", "XML syntax error, rest of the file not read", f"column {column + 1} ({n} articles read before it)")
+            reason = " ".join(str(err).split(":")[0].split())  # expat's reason, e.g. "limit on input amplification factor (from DTD and entities) breached"
+            yield Malformed(f"{path}:{line}", "XML syntax error, rest of the file not read",
+                            f"{reason}; column {column + 1} ({n} articles read before it)")
         except (OSError, EOFError) as err:  # a truncated or corrupt .gz
             yield Malformed(str(path), "unreadable file, rest of the file not read", str(err))
 
@@ -227,4 +235,5 @@ def read_txt_files(files: List[Path]) -> Iterator[Item]:
             line = data[: err.start].count(b"\n") + 1
             yield Malformed(f"{path}:{line}", "not UTF-8", f"byte {data[err.start]:#x}")
             continue
-        yield Record(path.relative_to(base).with_suffix("").as_posix(), text, str(path))
+        doc_id = os.fsencode(path.relative_to(base).with_suffix("").as_posix()).decode("utf-8", "backslashreplace")
+        yield Record(doc_id, text, os.fsencode(str(path)).decode("utf-8", "backslashreplace"))

@@ -15,13 +15,16 @@ whole Doc (`DocBin(store_user_data=True)`, id in `doc._.doc_id`) minus
 spacy-transformers' `trf_data` (hidden states: megabytes per Doc).
 
 A shard is the output of `shard_size` consecutive input records. It is written
-to `part-NNNNNN.<ext>.tmp`, flushed to disk, then renamed over its final name
-(`os.replace`, atomic on POSIX): a shard file is either absent or complete, so a
-killed run leaves only `.tmp` files, which the next run deletes.
+to `.electramed-<pid>-part-NNNNNN.<ext>.tmp`, flushed to disk, then renamed over its
+final name (`os.replace`, atomic on POSIX): a shard file is either absent or complete,
+so a killed run leaves only such temporary files, which the next run deletes. Only
+files with that prefix are ever deleted, and only once the run is known to resume
+this folder: a user's own `*.tmp` files are never touched.
 """
 import fcntl
 import json
 import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List
@@ -33,6 +36,9 @@ from ..corpora.common import DOC_ID, install_doc_id
 EXTENSIONS = {"jsonl": "jsonl", "docbin": "spacy"}
 MANIFEST = "run.json"
 LOCK = ".lock"
+TMP_PREFIX = ".electramed-"
+OUR_TMP = re.compile(r"^\.electramed-\d+-.+\.tmp$")
+PART = re.compile(r"^part-\d{6}\.(jsonl|spacy)$")
 
 
 def _span(span: Span, **extra) -> Dict[str, object]:
@@ -90,9 +96,14 @@ def shard_path(output_dir: Path, index: int, output_format: str) -> Path:
     return output_dir / f"part-{index:06d}.{EXTENSIONS[output_format]}"
 
 
+def tmp_path(path: Path) -> Path:
+    """The temporary name of `path` while this process writes it: ours by prefix and pid."""
+    return path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}.tmp")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that `path` is never seen incomplete (tmp + fsync + os.replace)."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = tmp_path(path)
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
@@ -101,29 +112,44 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def open_output(output_dir: Path, settings: Dict[str, object]):
-    """Lock `output_dir` for this run, delete a killed run's .tmp files, and check (or
-    write) the manifest: a resumed run must have the settings that shaped the shards.
-    Returns the open lock file; keep it open for the whole run (the lock dies with the process)."""
+    """Lock `output_dir` for this run, check (or write) the manifest, then delete a killed run's
+    temporary files (ours by name only). A resumed run must have the settings that shaped the shards;
+    shard files without a manifest are refused, not trusted. Returns the open lock file; keep it open
+    for the whole run. The lock is a POSIX record lock: it dies with this process, and worker processes
+    forked from it do not inherit it, so a killed run's stray workers cannot block the rerun."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    lock = open(output_dir / LOCK, "w")
+    lock = open(output_dir / LOCK, "a")
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
         lock.close()
         raise ValueError(f"{output_dir}: another `electramed annotate` is writing here; wait for it or use another output folder.") from None
-    for tmp in output_dir.glob("*.tmp"):
-        tmp.unlink()
-    manifest = output_dir / MANIFEST
-    if manifest.exists():
-        before = json.loads(manifest.read_text(encoding="utf8"))
-        changed = [key for key in dict.fromkeys([*settings, *before]) if before.get(key) != settings.get(key)]
-        if changed:
-            lock.close()
-            raise ValueError(
-                f"{output_dir} holds a run with other {', '.join(changed)}; rerun with the same pipeline, input and "
-                f"shard settings to resume it, or write to a new output folder."
-            )
-    else:
-        write_atomic(manifest, json.dumps(settings, indent=2, ensure_ascii=False).encode("utf8"))
+    try:
+        _check_manifest(output_dir, settings)
+    except ValueError:
+        lock.close()
+        raise
+    for tmp in output_dir.iterdir():
+        if OUR_TMP.match(tmp.name) and tmp.is_file():
+            tmp.unlink()
     return lock
 
+
+def _check_manifest(output_dir: Path, settings: Dict[str, object]) -> None:
+    manifest = output_dir / MANIFEST
+    if not manifest.exists():
+        parts = sorted(p.name for p in output_dir.iterdir() if PART.match(p.name))
+        if parts:
+            raise ValueError(
+                f"{output_dir} holds shard files ({parts[0]}, ... {len(parts)} in all) but no {MANIFEST}: they cannot "
+                f"be matched to a pipeline and input. Write to a new output folder, or move them away."
+            )
+        write_atomic(manifest, json.dumps(settings, indent=2).encode("utf8"))
+        return
+    before = json.loads(manifest.read_text(encoding="utf8"))
+    changed = [key for key in dict.fromkeys([*settings, *before]) if before.get(key) != settings.get(key)]
+    if changed:
+        raise ValueError(
+            f"{output_dir} holds a run with other {', '.join(changed)}; rerun with the same pipeline, input and "
+            f"shard settings to resume it, or write to a new output folder."
+        )

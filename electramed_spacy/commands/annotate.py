@@ -3,6 +3,9 @@
 The logic lives in `electramed_spacy.annotate`; this command parses options and
 turns bad input, options or paths into one line on stderr with exit code 1.
 """
+import errno
+import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -46,5 +49,14 @@ def annotate_command(
         )
     except ValueError as err:
         _fail(str(err))
+    except KeyboardInterrupt:
+        # the run has ended its workers and released its folder; os._exit skips waiting on the queues'
+        # feeder threads of the killed workers (what made a first Ctrl-C hang)
+        sys.stderr.write(f"✘ Interrupted; finished shards are kept in {output_dir}: rerun the same command to resume.\n")
+        sys.stderr.flush()
+        os._exit(130)
     except OSError as err:
-        _fail(f"{err.filename if err.filename is not None else 'input'}: cannot read or write it ({err.strerror or err}).")
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            _fail(f"{output_dir}: cannot write the output there ({err.strerror}); finished shards are kept: free space "
+                  "(or choose another output folder) and rerun the same command to resume.")
+        _fail(f"{err.filename if err.filename is not None else input_path}: cannot read or write it ({err.strerror or err}).")

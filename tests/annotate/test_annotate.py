@@ -1,10 +1,11 @@
 """`electramed annotate` end to end on a tiny pipeline: records and offsets, malformed records,
 resume, settings changes, DocBin shards, 2 worker processes, and the error lines."""
-import fcntl
 import gzip
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import spacy
@@ -99,10 +100,11 @@ def test_rerun_resumes_only_missing_shards_and_refuses_other_settings(nlp_path, 
     assert (summary.documents, summary.skipped_shards, summary.skipped_documents) == (0, 4, 10)
 
     (out / "part-000001.jsonl").unlink()  # as if killed before this shard was renamed...
-    (out / "part-000001.jsonl.tmp").write_bytes(b'{"id": "half a rec')  # ...with its half-written temp file
+    (out / ".electramed-4242-part-000001.jsonl.tmp").write_bytes(b'{"id": "half a rec')  # ...with its half-written temp file
+    (out / "thesis.tmp").write_text("a user's own file")  # never ours to delete
     summary = annotate(nlp_path, path, out, shard_size=3, progress=False)
     assert (summary.documents, summary.shards_written, summary.skipped_shards) == (3, 1, 3)
-    assert output_bytes(out) == full and not list(out.glob("*.tmp"))
+    assert output_bytes(out) == full and [p.name for p in out.glob("*.tmp")] == ["thesis.tmp"]
 
     code, msg = _cli(nlp_path, path, out, "--shard-size", 5)
     assert code == 1 and "holds a run with other shard_size" in msg and "new output folder" in msg
@@ -113,9 +115,14 @@ def test_rerun_resumes_only_missing_shards_and_refuses_other_settings(nlp_path, 
     retrained = shutil.copytree(nlp_path, tmp_path / "nlp")  # a model saved again at the same path, same meta
     assert _cli(retrained, path, tmp_path / "out2")[0] == 0
     weights = retrained / "ner" / "model"
-    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # as if saved again
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # touched: same weights
+    assert _cli(retrained, path, tmp_path / "out2")[0] == 0
+    nlp = spacy.load(retrained)  # other weights under the same name and version
+    layer = next(node for node in nlp.get_pipe("ner").model.walk() if node.has_param("W"))
+    layer.set_param("W", layer.get_param("W") + 0.01)
+    nlp.to_disk(retrained)
     code, msg = _cli(retrained, path, tmp_path / "out2")
-    assert code == 1 and "other pipeline_files" in msg
+    assert code == 1 and "other pipeline_sha256" in msg
 
 
 def test_docbin_shards_hold_the_same_annotations(nlp_path, tmp_path):
@@ -151,9 +158,15 @@ def test_user_errors_are_one_actionable_line(nlp_path, tmp_path):
         assert code == 1 and expected in out and len(out.strip().splitlines()) == 1, out
 
     (tmp_path / "busy").mkdir()
-    with open(tmp_path / "busy" / ".lock", "w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+                               "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+                               str(tmp_path / "busy" / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"  # another process's run holds the folder
         code, out = _cli(nlp_path, path, tmp_path / "busy")
+    finally:
+        holder.kill()
+        holder.wait()
     assert code == 1 and "another `electramed annotate` is writing here" in out
 
 
