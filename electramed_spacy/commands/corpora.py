@@ -56,6 +56,23 @@ CONVERT_HELP = "Convert a corpus to a .spacy DocBin. Formats (--format):\n\n" + 
     f"{name}: {description}" for name, description in FORMAT_DESCRIPTIONS.items())
 
 
+def check_output_paths(inputs: List[Path], outputs: Dict[str, Optional[Path]]) -> None:
+    """ValueError if an output would replace an input (or a folder holding one) or another output."""
+    sources = [Path(p).resolve() for p in inputs]
+    seen: Dict[Path, str] = {}
+    for what, path in outputs.items():
+        if path is None:
+            continue
+        target = Path(path).resolve()
+        for source in sources:
+            if target == source or target in source.parents:
+                raise ValueError(f"{what} {path} is the input {source} or a folder that holds it: it would be overwritten. "
+                                 "Write the DocBin to another path.")
+        if target in seen:
+            raise ValueError(f"{what} {path} is also {seen[target]}: one would overwrite the other; give each its own path.")
+        seen[target] = f"{what}"
+
+
 def deprecated(old: str, new: str) -> None:
     """The note an old spelling prints for one release before it is removed."""
     typer.secho(f"⚠ {old} is deprecated and will be removed in the next release: use {new}.", fg=typer.colors.YELLOW, err=True)
@@ -106,6 +123,7 @@ def convert(
     options = dict(options or {})
     summary = ConversionSummary(source=", ".join(map(str, inputs)))
     with conversion_errors():
+        check_output_paths(inputs, {"the output": output_path, "--dev-output": dev_output, "--summary-json": summary_json})
         check_options(fmt, options)
         if options.get("discontinuous") in DEPRECATED_DISCONTINUOUS:
             new = DEPRECATED_DISCONTINUOUS[options["discontinuous"]]

@@ -354,8 +354,9 @@ def parse_label_map(text: str) -> Dict[str, str]:
     mapping: Dict[str, str] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         old, sep, new = (x.strip() for x in item.partition("="))
-        if not sep or not old or not new:
-            raise ValueError(f"--label-map: {item!r} is not FROM=TO; write e.g. --label-map SpecificDisease=Disease,Modifier=Disease.")
+        if not sep or not old or not new or "=" in new or ";" in item:
+            raise ValueError(f"--label-map: {item!r} is not FROM=TO (pairs are separated by commas); write e.g. "
+                             "--label-map SpecificDisease=Disease,Modifier=Disease.")
         if mapping.get(old, new) != new:
             raise ValueError(f"--label-map maps {old!r} twice ({mapping[old]!r} and {new!r}); give each label one target.")
         mapping[old] = new

@@ -102,8 +102,8 @@ def read_ddi_file(
     mentions: List[Tuple[int, int, str]] = []
     claimed: List[Optional[str]] = []
     entity_index: Dict[str, int] = {}
-    pairs: List[Tuple[Dict, int]] = []  # (pair attributes, sentence line)
-    for sent in sentences:
+    pairs: List[Tuple[Dict, int]] = []  # (pair attributes, sentence number)
+    for sent_no, sent in enumerate(sentences):
         if text and not text[-1].isspace():
             text += " "
         offset = len(text)
@@ -147,15 +147,21 @@ def read_ddi_file(
             for start, end in pieces:
                 mentions.append((offset + start, offset + end, etype))
                 claimed.append(None)
-        pairs.extend((p, sent["line"]) for p in sent["pairs"])
+        pairs.extend((p, sent_no) for p in sent["pairs"])
     doc, spans = doc_from_offsets(make_doc, text, mentions, summary=summary, on_error=on_error, where=str(path), mention_texts=claimed)
     starts = set(sent_starts)
     for token in doc:
         token.is_sent_start = token.i == 0 or token.idx in starts
     ent_set = {(e.start, e.end) for e in doc.ents}
-    all_ids = {e.get("id") for s in sentences for e in s["entities"]}
+    sentence_of = {e.get("id"): n for n, s in enumerate(sentences) for e in s["entities"]}
     relations = []
-    for pair, _ in pairs:
+
+    def bad_pair(line: int, problem: str, drop: str) -> None:
+        if on_error == "error":
+            raise CorpusFormatError(path, line, problem, "e1/e2: the ids of two different <entity> elements of the pair's own sentence (or on_error='count').")
+        summary.drop(drop)
+
+    for pair, sent_no in pairs:
         line = pair["_line"]
         for key in ("e1", "e2", "ddi"):
             if key not in pair:
@@ -166,9 +172,17 @@ def read_ddi_file(
         summary.notes["pairs read"] += 1
         if ddi == "true":
             summary.notes["positive pairs read"] += 1
-        missing = [pair[k] for k in ("e1", "e2") if pair[k] not in all_ids]
+        missing = [pair[k] for k in ("e1", "e2") if pair[k] not in sentence_of]
         if missing:
-            raise CorpusFormatError(path, line, f"<pair> refers to unknown entity id(s) {', '.join(missing)}.", "e1/e2 ids of <entity> elements in the same sentence.")
+            bad_pair(line, f"<pair> refers to unknown entity id(s) {', '.join(missing)}.", "pair with an unknown entity id")
+            continue
+        if pair["e1"] == pair["e2"]:
+            bad_pair(line, f"<pair> pairs entity {pair['e1']} with itself.", "pair of an entity with itself")
+            continue
+        elsewhere = [pair[k] for k in ("e1", "e2") if sentence_of[pair[k]] != sent_no]
+        if elsewhere:
+            bad_pair(line, f"<pair> refers to entity id(s) {', '.join(elsewhere)} of another sentence.", "pair with an entity of another sentence")
+            continue
         if ddi == "false":
             continue
         rtype = pair.get("type")

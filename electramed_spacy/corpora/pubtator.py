@@ -32,8 +32,8 @@ Sentences: with `sentences=True` the title is one sentence and the abstract is
 split by `sentences.set_sentence_starts` (never inside a mention).
 
 Line kinds: a line whose second column is an integer is a mention; a relation
-line has a label there (`CID`) and 4 columns, or more when its third column is
-not an integer. Any other annotation line with 5 or more columns is a mention
+line has a label there (`CID`) and exactly 4 columns. A `PMID|t|` or `PMID|a|`
+line is text even when the text holds a tab. Any other annotation line with 5 or more columns is a mention
 with a malformed start offset: an error naming file:line, or with
 `on_error="count"` a counted drop, like every mention whose offsets are not
 an increasing pair of integers. Text follows `common.read_lines` (UTF-8, BOM
@@ -83,8 +83,9 @@ class _Block:
 
 
 def _is_relation(cols: List[str]) -> bool:
-    """'PMID<TAB>CID<TAB>id<TAB>id': a label, then ids (an integer third column means offsets)."""
-    return len(cols) >= 4 and RELATION_LABEL.fullmatch(cols[1]) is not None and (len(cols) == 4 or as_offset(cols[2]) is None)
+    """'PMID<TAB>CID<TAB>id<TAB>id': four columns, a label, then two ids (five or more columns are a mention,
+    whatever its offsets look like)."""
+    return len(cols) == 4 and RELATION_LABEL.fullmatch(cols[1]) is not None
 
 
 def _parse(path: Path, summary: ConversionSummary, on_error: str) -> Iterator[_Block]:
@@ -104,8 +105,9 @@ def _parse(path: Path, summary: ConversionSummary, on_error: str) -> Iterator[_B
                 yield block
                 block = None
             continue
-        if "\t" not in line:
-            m = TEXT_LINE.match(line)
+        text_line = TEXT_LINE.match(line)
+        if "\t" not in line or (text_line and text_line.group(2) in ("t", "a")):  # a tab inside a title/abstract is text
+            m = text_line
             if not m:
                 raise CorpusFormatError(path, n, f"unrecognised line {line[:60]!r}.", EXPECTED_LINE)
             pmid, kind, text = m.groups()
