@@ -197,6 +197,16 @@ def validate(cfg: Dict[str, Any], *, source: str = "<config>") -> Dict[str, Dict
             if choices and value not in choices:
                 raise PretrainError(f"{source}: [{section}] {name} = {value!r}; choose one of {', '.join(choices)}.")
         out[section] = dict(values)
+    t = out["training"]
+    for name, low, meaning in (("batch_size", 1, "sequences per micro-step"), ("grad_accum_steps", 1, "micro-steps per update"),
+                               ("max_steps", 1, "optimizer updates; a run of 0 would export an untrained model"),
+                               ("warmup_steps", 0, "updates of linear warm-up"), ("log_every", 1, "steps between log lines"),
+                               ("checkpoint_every", 1, "steps between checkpoints")):
+        if t[name] < low:
+            raise PretrainError(f"{source}: [training] {name} = {t[name]} must be >= {low} ({meaning}).")
+    if not t["lr"] > 0 or not 0 <= t["min_lr"] <= t["lr"]:
+        raise PretrainError(f"{source}: [training] needs lr > 0 and 0 <= min_lr <= lr (got lr = {t['lr']}, min_lr = {t['min_lr']}); "
+                            "ELECTRA-small used lr = 5e-4.")
     if out["vocab"]["extend"] < 0:
         raise PretrainError(f"{source}: [vocab] extend = {out['vocab']['extend']} must be >= 0 (0 keeps the vocabulary as it is).")
     if out["vocab"]["extend"] and not (out["paths"]["vocab"] or out["model"]["init_from"]):

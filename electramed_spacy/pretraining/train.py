@@ -94,6 +94,39 @@ def step_summary(step: int, lr: float, sums: torch.Tensor, tokens_seen: int) -> 
     return {"step": step, "lr": lr, **{k: round(v, 5) for k, v in zip(METRICS, sums.tolist())}, "tokens": tokens_seen}
 
 
+def step_memory_bytes(cfg: Dict[str, Any], *, vocab_size: int, seq_len: int, n_params: int) -> int:
+    """A rough upper estimate of one micro-step's memory: float32 weights, gradients and AdamW's two
+    moments (16 bytes a parameter), per-layer activations kept for backward (Korthikanti et al. 2022,
+    arXiv:2205.05198: 34 s b h + 5 a s^2 b bytes at 16 bits, doubled for float32) for the discriminator and
+    the generator, and the generator's vocabulary logits (three copies: logits, softmax, gradient)."""
+    model, b, s = cfg["model"], cfg["training"]["batch_size"], seq_len
+    gen_width = model["hidden_size"] * model["generator_size"]
+    gen_layers = model["generator_layers"] or model["num_hidden_layers"]
+
+    def activations(width: float, layers: int) -> float:
+        heads = max(1.0, model["num_attention_heads"] * width / model["hidden_size"])
+        return layers * 2 * (34 * s * b * width + 5 * heads * s * s * b)
+
+    logits = 3 * 4 * b * s * vocab_size
+    return int(16 * n_params + activations(model["hidden_size"], model["num_hidden_layers"])
+               + activations(gen_width, gen_layers) + logits)
+
+
+def check_step_memory(estimate: int, device: torch.device) -> str:
+    """PretrainError when `estimate` exceeds the memory free on `device`; else a line for the log."""
+    if device.type == "cuda":
+        free = torch.cuda.mem_get_info(device)[0]
+    else:
+        import psutil
+
+        free = psutil.virtual_memory().available
+    line = f"memory: ~{estimate / 2**30:.2f} GiB estimated per micro-step, {free / 2**30:.2f} GiB free on {device.type}"
+    if estimate > free:
+        raise PretrainError(f"{line}: the step would not fit. Lower [training] batch_size (and raise grad_accum_steps to "
+                            "keep the same sequences per update), or [corpus] max_seq_length.")
+    return line
+
+
 def clean_output(output: Path) -> None:
     """Remove what an earlier run wrote under [paths] output (only the names a run writes)."""
     for name in RUN_FILES:
@@ -187,6 +220,8 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
     # sequences consumed so far, read from the checkpoint: the next step starts exactly there
     data_position = 0 if state is None else resume_position(ckpt, state, global_batch=seqs_per_step, remap=remap_data_position)
     max_len = dataset.max_seq_length
+    memory_line = check_step_memory(step_memory_bytes(cfg, vocab_size=len(tokenizer), seq_len=max_len,
+                                                      n_params=count_params(accelerator.unwrap_model(model))), device)
     lr_args = dict(lr=t_cfg["lr"], warmup_steps=t_cfg["warmup_steps"], max_steps=max_steps, min_lr=t_cfg["min_lr"])
     raw = accelerator.unwrap_model(model)
     if accelerator.is_main_process:
@@ -197,6 +232,7 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
               f"device {device} x {world}, precision {precision}, threads {torch.get_num_threads()}")
         print(f"tokens per step: {micro} seqs x {world} processes x {accum} accum x {max_len} = {seqs_per_step * max_len:,}; "
               f"steps {step} -> {max_steps}")
+        print(memory_line)
 
     # 4. the loop
     log_path = output / LOG

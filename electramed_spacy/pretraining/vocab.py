@@ -67,6 +67,12 @@ def load_vocab_file(path: Union[str, Path], *, lowercase: bool = True) -> PreTra
     """A fast BERT tokenizer over an existing vocab.txt (e.g. ELECTRAMed's SciVocab)."""
     path = Path(path)
     tokens = [line.rstrip("\n") for line in path.open(encoding="utf8")]
+    first_line: Dict[str, int] = {}
+    for number, token in enumerate(tokens, start=1):
+        if token in first_line:
+            raise PretrainError(f"{path}:{number}: {token!r} is already on line {first_line[token]}; a vocab.txt holds each "
+                                f"piece once (its line number is its id). Remove the repeated lines.")
+        first_line[token] = number
     missing = [t for t in SPECIAL_TOKENS if t not in tokens]
     if missing:
         raise PretrainError(f"{path}: the vocabulary lacks the special tokens {missing}; a BERT/ELECTRA vocab.txt needs all of {SPECIAL_TOKENS}.")

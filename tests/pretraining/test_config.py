@@ -51,3 +51,40 @@ def test_parse_overrides_and_round_trip():
         parse_overrides(["stray"])
     cfg = load_config(TINY_CFG, o)
     assert config_from_str(config_to_str(cfg)) == cfg
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("training.batch_size", 0, r"batch_size = 0 must be >= 1"),
+    ("training.max_steps", 0, r"max_steps = 0 must be >= 1 .*untrained model"),
+    ("training.grad_accum_steps", 0, r"grad_accum_steps = 0 must be >= 1"),
+    ("training.checkpoint_every", 0, r"checkpoint_every = 0 must be >= 1"),
+    ("training.lr", -1e-4, r"needs lr > 0"),
+    ("training.min_lr", 1.0, r"0 <= min_lr <= lr"),
+])
+def test_broken_training_settings_are_refused_at_start(key, value, message):
+    with pytest.raises(PretrainError, match=message):
+        load_config(TINY_CFG, {key: value})
+
+
+def test_a_vocab_with_a_repeated_line_names_both_lines(tmp_path):
+    from electramed_spacy.pretraining.vocab import load_vocab_file
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\naspirin\nstroke\naspirin\n")
+    with pytest.raises(PretrainError, match=r"vocab.txt:8: 'aspirin' is already on line 6"):
+        load_vocab_file(vocab)
+
+
+def test_a_step_that_cannot_fit_in_memory_is_refused_before_training():
+    import torch
+
+    from electramed_spacy.pretraining.train import check_step_memory, step_memory_bytes
+
+    cfg = load_config(REPO / "configs" / "pretrain_small.cfg")
+    small = step_memory_bytes(cfg, vocab_size=31090, seq_len=128, n_params=14_000_000)
+    assert "GiB estimated per micro-step" in check_step_memory(small, torch.device("cpu"))
+    cfg["training"]["batch_size"] = 1_000_000
+    huge = step_memory_bytes(cfg, vocab_size=31090, seq_len=128, n_params=14_000_000)
+    assert huge > 1000 * small
+    with pytest.raises(PretrainError, match=r"would not fit\. Lower \[training\] batch_size"):
+        check_step_memory(huge, torch.device("cpu"))
