@@ -98,7 +98,8 @@ def step_memory_bytes(cfg: Dict[str, Any], *, vocab_size: int, seq_len: int, n_p
     """A rough upper estimate of one micro-step's memory: float32 weights, gradients and AdamW's two
     moments (16 bytes a parameter), per-layer activations kept for backward (Korthikanti et al. 2022,
     arXiv:2205.05198: 34 s b h + 5 a s^2 b bytes at 16 bits, doubled for float32) for the discriminator and
-    the generator, and the generator's vocabulary logits (three copies: logits, softmax, gradient)."""
+    the generator, and the generator's vocabulary logits at the masked positions (three copies: logits,
+    softmax, gradient)."""
     model, b, s = cfg["model"], cfg["training"]["batch_size"], seq_len
     gen_width = model["hidden_size"] * model["generator_size"]
     gen_layers = model["generator_layers"] or model["num_hidden_layers"]
@@ -107,7 +108,7 @@ def step_memory_bytes(cfg: Dict[str, Any], *, vocab_size: int, seq_len: int, n_p
         heads = max(1.0, model["num_attention_heads"] * width / model["hidden_size"])
         return layers * 2 * (34 * s * b * width + 5 * heads * s * s * b)
 
-    logits = 3 * 4 * b * s * vocab_size
+    logits = 3 * 4 * b * s * cfg["objective"]["mask_prob"] * vocab_size
     return int(16 * n_params + activations(model["hidden_size"], model["num_hidden_layers"])
                + activations(gen_width, gen_layers) + logits)
 
