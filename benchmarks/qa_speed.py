@@ -52,11 +52,11 @@ def main(
     docs = docs[:limit] if limit else docs
     gold = {q["id"]: q["synonyms"] for q in read_bioasq_golden(golden_json, on_error="count")}
     settings = [_parse(s) for s in setting]
-    # quantize is read from the config at load: one pipeline per quantize mode, same weights
-    pipelines = {None: nlp}
-    for q in {s[2] for s in settings} - {None}:
-        pipelines[q] = spacy.load(model, config={"components": {name: {"model": {"quantize": q}}}})
-        pipelines[q].get_pipe(name).cfg.update(no_answer=False, top_k=qa.cfg["top_k"])
+    # quantize and autocast are read from the config at load: one pipeline per (quantize, autocast), same weights
+    pipelines = {}
+    for q, a in {(s[2], s[1]) for s in settings}:
+        pipelines[q, a] = spacy.load(model, config={"components": {name: {"model": {"quantize": q, "autocast": a}}}})
+        pipelines[q, a].get_pipe(name).cfg.update(no_answer=False, top_k=qa.cfg["top_k"])
     seconds = {s: [] for s in settings}
     scores = {}
     for p in pipelines.values():
@@ -64,9 +64,10 @@ def main(
             list(p.pipe(docs[:pipe_batch_size], batch_size=pipe_batch_size))  # warm-up (and the int8 copies)
     for _ in range(repeats):
         for s in settings:
-            p, pipe = pipelines[s[2]], pipelines[s[2]].get_pipe(name)
+            p = pipelines[s[2], s[1]]
+            pipe = p.get_pipe(name)
             with p.select_pipes(enable=[name]):
-                pipe.model.attrs["batch_size"], pipe.model.attrs["autocast"] = s[:2]
+                pipe.model.attrs["batch_size"] = s[0]
                 start = time.perf_counter()
                 done = list(p.pipe(docs, batch_size=pipe_batch_size))
                 seconds[s].append(time.perf_counter() - start)

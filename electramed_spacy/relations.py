@@ -26,8 +26,16 @@ class Relation(NamedTuple):
 
 
 def _get_relations(doc: Doc) -> List[Relation]:
+    """The stored relations; a head or tail that is one of `doc.ents` is that entity (label and kb id kept)."""
     data = doc._.get(RELATION_DATA) or []
-    return [Relation(doc[hs:he], doc[ts:te], label, float(score)) for hs, he, ts, te, label, score in data]
+    if not data:
+        return []
+    ents = {(e.start, e.end): e for e in doc.ents}
+
+    def span(start: int, end: int) -> Span:
+        return ents.get((start, end)) or doc[start:end]
+
+    return [Relation(span(hs, he), span(ts, te), label, float(score)) for hs, he, ts, te, label, score in data]
 
 
 def install_extensions() -> None:

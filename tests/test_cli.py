@@ -60,3 +60,13 @@ def test_console_script_and_app_list_every_area():
     assert got["exit_code"] == 0, got["output"]
     for command in ("convert", "pretrain", "vocab", "qa-score", "ask", "evaluate-relations", "check-package"):
         assert command in got["output"]
+
+
+def test_version():
+    from typer.testing import CliRunner
+
+    from electramed_spacy.about import __version__
+    from electramed_spacy.cli import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"electramed-spacy {__version__}"

@@ -8,7 +8,7 @@
 
 Imports inside functions count too (a lazy import is still a dependency). The leaf Doc
 contracts (`relations.py`, `qa_doc.py`) and `errors.py` / `about.py` may be imported by
-every layer except pretraining, which may use `errors.py` and `about.py` only.
+every layer except pretraining, which may use `errors.py`, `about.py` and `precision.py` only.
 """
 import ast
 from pathlib import Path
@@ -39,6 +39,7 @@ FORBIDDEN: Dict[str, Tuple[str, ...]] = {
                "electramed_spacy.corpora", "electramed_spacy.commands", "electramed_spacy.pretraining"),
     "about": ("electramed_spacy.",),
     "iob": ("spacy", "thinc", "torch", "electramed_spacy."),  # tag decoding shared by corpora and pretraining
+    "precision": ("spacy", "thinc", "electramed_spacy."),  # the measured precision choice, shared by ml and pretraining
 }
 # every module: nothing imports the CLI; only cli.py and commands/ import commands/
 EVERYWHERE = ("electramed_spacy.cli",)

@@ -17,6 +17,16 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from ..about import __version__
+
+        typer.echo(f"electramed-spacy {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main() -> None:
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
     """ELECTRAMed for spaCy (arXiv:2104.09585). Run `electramed COMMAND --help` for details."""

@@ -70,6 +70,7 @@ from thinc.types import Floats2d
 
 from ..about import ELECTRAMED_HUB_ID
 from ..errors import ElectraMedError, Errors
+from ..precision import AUTO, resolve_autocast
 from .encoder_shim import EncoderShim, check_quantize
 from .loading import load_fast_tokenizer_and_encoder
 from .relation_model import Pair
@@ -521,6 +522,7 @@ def marked_pair_features(name: str, max_length: int, batch_size: int, context_to
                          autocast: Optional[str], tokenizer_config: Optional[Dict], marking: str = "pair",
                          quantize: Optional[str] = None) -> Model:
     """(docs, candidates) -> (n_pairs, 2 or 3 * encoder width): the marker states of each marked pair."""
+    autocast = None if quantize and autocast == AUTO else resolve_autocast(autocast, get_torch_default_device(), what="the relation encoder")
     check_quantize(quantize, autocast)
     if marking not in MARKINGS:
         raise ElectraMedError(Errors.E054.format(value=marking))

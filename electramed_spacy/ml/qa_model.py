@@ -31,6 +31,7 @@ from thinc.api import ArgsKwargs, Model, get_torch_default_device, torch2xp, xp2
 
 from ..about import ELECTRAMED_HUB_ID
 from ..errors import ElectraMedError, Errors
+from ..precision import AUTO, resolve_autocast
 from .encoder_shim import EncoderShim, check_quantize
 from .loading import load_fast_tokenizer_and_encoder
 
@@ -224,7 +225,7 @@ def _forward(model: Model, docs: List[Doc], is_train: bool, runtime: Optional[Di
     device = shim.device
     inputs = {k: v.to(device) for k, v in tensors.items()}
     inputs["answer_mask"] = torch.as_tensor(answer_mask, device=device)
-    inputs["batch_size"], inputs["autocast"] = model.attrs["batch_size"], model.attrs["autocast"]
+    inputs["batch_size"], inputs["autocast"] = model.attrs["batch_size"], (runtime or {}).get("autocast")
     (start_t, end_t), torch_backprop = shim.run(ArgsKwargs(args=(), kwargs=inputs), is_train, (runtime or {}).get("quantize"))
     out = QAOutput(
         len(docs), doc_index, offsets, model.ops.to_numpy(torch2xp(start_t.detach())),
@@ -273,7 +274,8 @@ def build_qa_model(
     tokenizer_config (dict): extra `AutoTokenizer.from_pretrained` arguments.
     batch_size (int): windows per encoder call, length-sorted, each call cut to its longest
         window; 0 = all windows of the nlp.pipe batch in one call padded to the longest (v1's behaviour).
-    autocast (str or None): "bfloat16" or "float16" autocast for the encoder; None keeps float32.
+    autocast (str or None): "bfloat16" or "float16" autocast for the encoder; None keeps float32; "auto"
+        picks what a matmul measures fastest on the machine the pipeline runs on (`precision.py`).
     quantize (str or None): "dynamic_int8" / "dynamic_int8_per_channel": CPU inference through an int8 copy
         of the encoder's Linear layers (needs autocast = null; training refuses it; the saved weights stay
         float). Not an attr, so `spacy.load(path, config=...)` can switch it on for a trained pipeline.
@@ -282,14 +284,18 @@ def build_qa_model(
         raise ElectraMedError(Errors.E022.format(max_length=max_length, max_question_tokens=max_question_tokens, overlap=overlap))
     if batch_size < 0:
         raise ElectraMedError(Errors.E028.format(value=batch_size))
+    autocast = None if quantize and autocast == AUTO else resolve_autocast(autocast, get_torch_default_device(), what="the QA encoder")
     if autocast not in (None, "bfloat16", "float16"):
         raise ElectraMedError(Errors.E029.format(value=autocast))
     check_quantize(quantize, autocast)
     tok_cfg = {"use_fast": True}
     tok_cfg.update(tokenizer_config or {})
     return Model(
-        "electramed_qa_model", functools.partial(_forward, runtime={"quantize": quantize}), init=_init, shims=[QAShim(None)],
+        # quantize and autocast are runtime settings, not attrs: thinc's from_bytes restores saved attrs over
+        # the config's, and the machine a pipeline runs on (or a spacy.load override) must decide them
+        "electramed_qa_model", functools.partial(_forward, runtime={"quantize": quantize, "autocast": autocast}),
+        init=_init, shims=[QAShim(None)],
         attrs={"name": str(name), "max_length": max_length, "overlap": overlap,
                "max_question_tokens": max_question_tokens, "tokenizer_config": tok_cfg,
-               "batch_size": batch_size, "autocast": autocast},
+               "batch_size": batch_size},
     )

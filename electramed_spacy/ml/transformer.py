@@ -20,10 +20,11 @@ from spacy.tokens import Doc, Span
 from spacy.util import registry
 from spacy_transformers.data_classes import HFObjects
 from spacy_transformers.layers import TransformerModel, split_trf_batch, trfs2arrays
-from thinc.api import Model, chain
+from thinc.api import Model, chain, get_torch_default_device
 
 from ..about import ELECTRAMED_HUB_ID
 from ..errors import ElectraMedError, Errors
+from ..precision import AUTO, resolve_autocast
 from .loading import LOAD_ERRORS, encoder_load_error
 from .safe_load import SafeHFShim
 
@@ -289,7 +290,9 @@ def build_electramed_transformer(
     transformer_config (dict): passed to the transformer's forward pass.
     mixed_precision (bool): CUDA fp16 autocast with a grad scaler (spacy-transformers' own switch).
     autocast (str or None): "bfloat16" or "float16": autocast on whatever device the
-        model runs on, CPU included. None keeps float32.
+        model runs on, CPU included. None keeps float32. "auto": whichever of bf16 and float32
+        a matmul measures faster on the machine the pipeline is built on (`precision.py`; float32
+        with `quantize`).
     quantize (str or None): "dynamic_int8" / "dynamic_int8_per_channel": inference through
         an int8 copy of the encoder's Linear layers, one weight scale per matrix / per output
         row (CPU; see `_with_quantized_inference`; per row kept BC5CDR NER F1, README); needs
@@ -301,6 +304,7 @@ def build_electramed_transformer(
     """
     if quantize is not None and quantize not in QUANTIZE_MODES:
         raise ElectraMedError(Errors.E004.format(value=quantize, options=list(QUANTIZE_MODES)))
+    autocast = None if quantize and autocast == AUTO else resolve_autocast(autocast, get_torch_default_device())
     if quantize is not None and autocast is not None:
         raise ElectraMedError(Errors.E006.format(quantize=quantize, autocast=autocast))
     tok_cfg = {"use_fast": True, "do_lower_case": True}

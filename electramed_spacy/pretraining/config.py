@@ -77,7 +77,7 @@ SCHEMA: Dict[str, Dict[str, Tuple]] = {
         "beta2": NUM,
         "eps": NUM,
         "grad_clip": NUM,
-        "precision": (str,),            # "bf16", "fp16" (CUDA only) or "fp32"
+        "precision": (str,),            # "auto" (measured: precision.py), "bf16", "fp16" (CUDA only) or "fp32"
         "num_threads": (int,),          # torch CPU threads; 0 = torch default
         "log_every": (int,),
         "checkpoint_every": (int,),
@@ -100,7 +100,7 @@ SCHEMA: Dict[str, Dict[str, Tuple]] = {
 CHOICES = {
     ("corpus", "format"): ("sentences", "raw"),
     ("objective", "sampling"): ("gumbel", "multinomial"),
-    ("training", "precision"): ("bf16", "fp16", "fp32"),
+    ("training", "precision"): ("auto", "bf16", "fp16", "fp32"),
     ("model", "generator_init"): ("random", "lower_layers"),
 }
 

@@ -43,6 +43,7 @@ from .data import PackedSequences, batch_indices, fingerprint, resolve_corpus, s
 from .errors import PretrainError
 from .log import LOG, plot_curves, truncate_log
 from .masking import TokenMasker
+from ..precision import AUTO, choose_autocast
 from .model import build_pretrainer, count_params, get_lr, param_groups
 from .prepare import prepare_data
 from .probe import Probe
@@ -170,6 +171,9 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
         raise PretrainError(f"{output} already holds checkpoints ({latest_checkpoint(output).name}). Use --resume to continue, or set [paths] output to a new directory.")
     precision = t_cfg["precision"]
     use_cuda = torch.cuda.is_available()
+    if precision == AUTO:  # measured on this machine: bf16 where its matmuls are clearly faster, else fp32
+        precision = "bf16" if choose_autocast(torch.device("cuda" if use_cuda else "cpu"), what="pre-training") else "fp32"
+        print(f"precision auto: {precision} ({'bf16' if precision == 'bf16' else 'float32'} matmuls measured faster here; precision.py)")
     if precision == "fp16" and not use_cuda:
         raise PretrainError("[training] precision = fp16 needs a CUDA GPU; on CPU use bf16 (or fp32).")
     accelerator = Accelerator(cpu=not use_cuda, mixed_precision="no" if precision == "fp32" else precision)

@@ -1,0 +1,104 @@
+"""Which floating-point precision is fastest here: measured on this machine, never assumed.
+
+bf16 autocast is several times faster than float32 on CPUs with bf16 units (AVX512-BF16, AMX)
+and on recent GPUs, but emulated, and about 29x slower, on CPUs without them (AVX2/FMA only).
+`auto` settings (`autocast = "auto"` of the encoders, `precision = "auto"` of pre-training) call
+`choose_autocast`: a square matmul is timed in float32 and under bf16 autocast on the device the
+model runs on, and bf16 is chosen only when it reaches `BF16_MARGIN` x the float32 rate. The
+measurement (~1 s, most of it bf16 where it is emulated) is cached per CPU model, torch version, device and thread count in
+`$XDG_CACHE_HOME/electramed/precision.json`, and `matmul_peak` doubles as the peak FLOP/s a
+training step is compared with. Explicit settings bypass all this. Pure torch: used by the
+spaCy layers (`ml/`) and by pre-training alike.
+"""
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+
+logger = logging.getLogger("electramed")
+AUTO = "auto"
+BF16_MARGIN = 1.2  # bf16 must be clearly faster: a tie keeps float32, which needs no casts and no F1 check
+MATMUL_SIZE = 512  # 0.27 GFLOP a product: ~4 ms in float32, ~0.4 s where bf16 is emulated
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cache_path() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "electramed" / "precision.json"
+
+
+def _key(device: torch.device) -> str:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_model()
+    return f"{name} | torch {torch.__version__} | {device.type} | threads {torch.get_num_threads()}"
+
+
+def matmul_peak(dtype: Optional[torch.dtype] = None, device: Optional[torch.device] = None, repeats: int = 2) -> float:
+    """FLOP/s of a `MATMUL_SIZE` square matmul in float32 (`dtype` None) or under autocast to `dtype`:
+    the best of `repeats` timed products after one warm-up."""
+    device = device or torch.device("cpu")
+    a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device)
+    b = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device)
+    best = float("inf")
+    with torch.no_grad(), torch.autocast(device_type=device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        for i in range(repeats + 1):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            (a @ b).sum().item()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if i:  # the first product warms up kernels and caches
+                best = min(best, time.perf_counter() - start)
+    return 2 * MATMUL_SIZE ** 3 / best
+
+
+def calibration(device: Optional[torch.device] = None) -> Dict[str, float]:
+    """{"float32": FLOP/s, "bfloat16": FLOP/s} for this machine, measured once and cached."""
+    device = device or torch.device("cpu")
+    path, key = _cache_path(), _key(device)
+    try:
+        cached = json.loads(path.read_text(encoding="utf8"))
+    except (OSError, ValueError):
+        cached = {}
+    if isinstance(cached.get(key), dict) and {"float32", "bfloat16"} <= set(cached[key]):
+        return cached[key]
+    result = {"float32": matmul_peak(None, device), "bfloat16": matmul_peak(torch.bfloat16, device)}
+    cached[key] = result
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cached, indent=2), encoding="utf8")
+        os.replace(tmp, path)
+    except OSError:  # a read-only home: measure again next time
+        pass
+    return result
+
+
+def choose_autocast(device: Optional[torch.device] = None, *, what: str = "the encoder") -> Optional[str]:
+    """"bfloat16" when bf16 autocast is measured >= BF16_MARGIN x float32 on `device`, else None (float32).
+    Logs the choice and the figures behind it."""
+    device = device or torch.device("cpu")
+    rates = calibration(device)
+    ratio = rates["bfloat16"] / rates["float32"]
+    choice = "bfloat16" if ratio >= BF16_MARGIN else None
+    logger.info("precision auto for %s on %s: %s (matmul bf16 %.1f GFLOP/s = %.2fx float32 %.1f GFLOP/s; bf16 needs >= %.1fx)",
+                what, device.type, choice or "float32", rates["bfloat16"] / 1e9, ratio, rates["float32"] / 1e9, BF16_MARGIN)
+    return choice
+
+
+def resolve_autocast(value: Optional[str], device: Optional[torch.device] = None, *, what: str = "the encoder") -> Optional[str]:
+    """An `autocast` setting with "auto" replaced by the measured choice; any other value as given."""
+    return choose_autocast(device, what=what) if value == AUTO else value
