@@ -6,8 +6,9 @@ relation extraction end to end (entities predicted by the NER, relations read fr
 
 The NER keeps its own encoder (its listener is replaced by a copy of the transformer it
 listened to, spaCy's `replace_listeners`). Relation candidates are limited to a sentence, so
-the result splits sentences: with the NER pipeline's sentencizer/senter if it has one, else with
-spaCy's rule-based `sentencizer`.
+the result splits sentences: with a trained `senter`/`parser` if either pipeline has one, else with
+`electramed_sentencizer` (rules for biomedical text: i.v., vs., Fig., et al. and brackets do not end a
+sentence; benchmarks/sentence_split.py).
 """
 import sys
 from pathlib import Path
@@ -15,8 +16,11 @@ from pathlib import Path
 import spacy
 import typer
 
+from electramed_spacy.pipeline import sentencizer  # noqa: F401  (registers electramed_sentencizer)
 
-KEEP = ("ner", "sentencizer", "senter", "transformer", "tok2vec")
+
+KEEP = ("ner", "senter", "transformer", "tok2vec")
+SPLITTERS = ("senter", "parser", "electramed_sentencizer")
 
 
 def main(ner_model: str, rel_model: str, output: Path) -> None:
@@ -35,12 +39,12 @@ def main(ner_model: str, rel_model: str, output: Path) -> None:
         ner_nlp.replace_listeners(upstream, "ner", ["model.tok2vec"])
     first = rel_nlp.pipe_names[0]
     for name in ner_nlp.pipe_names:
-        if ner_nlp.get_pipe_meta(name).factory in ("sentencizer", "senter") and name not in rel_nlp.pipe_names:
+        if ner_nlp.get_pipe_meta(name).factory == "senter" and name not in rel_nlp.pipe_names:
             rel_nlp.add_pipe(name, source=ner_nlp, before=first)
     rel_nlp.add_pipe("ner", source=ner_nlp, before="relation_extractor")
-    if not any(rel_nlp.get_pipe_meta(n).factory in ("sentencizer", "senter", "parser") for n in rel_nlp.pipe_names):
+    if not any(rel_nlp.get_pipe_meta(n).factory in SPLITTERS for n in rel_nlp.pipe_names):
         # relation candidates are limited to a sentence: without boundaries a whole document counts as one
-        rel_nlp.add_pipe("sentencizer", first=True)
+        rel_nlp.add_pipe("electramed_sentencizer", first=True)
     rel_nlp.to_disk(output)
     print(f"{output}: {rel_nlp.pipe_names}")
 

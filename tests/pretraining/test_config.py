@@ -34,7 +34,7 @@ def test_misspelled_override_suggests():
 def test_wrong_type_and_choice():
     with pytest.raises(PretrainError, match=r"\[training\] max_steps = 'ten' should be int"):
         load_config(TINY_CFG, {"training.max_steps": "ten"})
-    with pytest.raises(PretrainError, match="choose one of bf16, fp16, fp32"):
+    with pytest.raises(PretrainError, match="choose one of auto, bf16, fp16, fp32"):
         load_config(TINY_CFG, {"training.precision": "fp8"})
 
 

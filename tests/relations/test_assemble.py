@@ -49,7 +49,7 @@ def test_assembled_pipeline_equals_ner_then_relations(tiny_electra, tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     both = spacy.load(tmp_path / "both")
-    assert both.pipe_names == ["sentencizer", "transformer", "ner", "relation_extractor"]
+    assert both.pipe_names == ["electramed_sentencizer", "transformer", "ner", "relation_extractor"]
     # the NER now owns a copy of its encoder instead of listening to the relation pipe's
     assert "Listener" not in both.get_pipe_config("ner")["model"]["tok2vec"]["@architectures"]
     n_rels = 0
@@ -82,5 +82,5 @@ def test_assemble_adds_a_sentencizer_when_neither_pipeline_splits_sentences(tiny
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     both = spacy.load(tmp_path / "both")
-    assert both.pipe_names == ["sentencizer", "transformer", "ner", "relation_extractor"]
+    assert both.pipe_names == ["electramed_sentencizer", "transformer", "ner", "relation_extractor"]
     assert len(list(both("Aspirin was given. Warfarin was not given.").sents)) == 2
