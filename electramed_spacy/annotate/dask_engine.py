@@ -33,7 +33,7 @@ try:
 except ImportError:  # the optional extra is absent: only `run_dask` says so, with the fix
     WorkerPlugin = object
 
-from .output import ShardBuffer
+from .output import ShardBuffer, as_input
 
 PLUGIN = "electramed-annotate"
 MISSING = "--engine dask needs Dask: pip install 'electramed-spacy[dask]' (or 'dask[distributed]'), or use --engine local."
@@ -66,12 +66,13 @@ class PipelinePlugin(WorkerPlugin):
         self.__init__(**state)
 
 
-def annotate_shard(index: int, items: List[Tuple[str, str]], output_format: str) -> Tuple[int, bytes, Dict[str, int]]:
-    """Task: (text, id) pairs of one shard -> (index, serialized shard, counts)."""
+def annotate_shard(index: int, items: List[Tuple[str, str, Optional[str]]], output_format: str) -> Tuple[int, bytes, Dict[str, int]]:
+    """Task: (text, id, question) of each record of one shard -> (index, serialized shard, counts)."""
     plugin = get_worker().plugins[PLUGIN]
     buffer = ShardBuffer(output_format)
     with plugin.lock:  # one shard at a time: the pipeline is not shared between threads
-        for doc, doc_id in plugin.nlp.pipe(items, as_tuples=True, batch_size=plugin.batch_size):
+        inputs = [(as_input(plugin.nlp, text, question), doc_id) for text, doc_id, question in items]
+        for doc, doc_id in plugin.nlp.pipe(inputs, as_tuples=True, batch_size=plugin.batch_size):
             buffer.add(doc, doc_id)
     return index, buffer.to_bytes(), dict(buffer.stats)
 
@@ -104,7 +105,7 @@ def run_dask(pipeline: str, shards: Iterable, write: Callable, tick: Callable, *
             tick(stats.get("documents", 0), stats.get("words", 0))
 
         for index, records in shards:
-            in_flight.add(client.submit(annotate_shard, index, [(r.text, r.id) for r in records], output_format, pure=False))
+            in_flight.add(client.submit(annotate_shard, index, [(r.text, r.id, r.question) for r in records], output_format, pure=False))
             while in_flight.count() >= 2 * max(1, len(client.nthreads())):
                 collect(next(in_flight))
         for future in in_flight:

@@ -14,7 +14,10 @@ Formats (`resolve_input` picks one from the file names unless told):
   memory holds one article, not the file.
 * **pubtator**: `PMID|t|title` / `PMID|a|abstract` blocks; text = title + " " +
   abstract (the convention PubTator offsets assume); annotation lines are ignored.
-* **jsonl**: one `{"id": ..., "text": ...}` object per line (`.jsonl`, `.jsonl.gz`).
+* **jsonl**: one `{"id": ..., "text": ...}` object per line (`.jsonl`, `.jsonl.gz`); for a QA
+  pipeline, a `"question"` field is the question asked about `text`.
+* **lines**: one document per non-empty line of `.txt` files (e.g. one abstract per line); id =
+  `path:line`. Chosen only with `--format lines`.
 * **txt**: a folder of `.txt` files, one document each; id = the path under the
   folder without `.txt`.
 
@@ -38,7 +41,9 @@ FORMATS = {
     "pubtator": ("*.pubtator", "*.pubtator.txt", "*.pubtator.gz", "*.pubtator.txt.gz"),
     "jsonl": ("*.jsonl", "*.jsonl.gz"),
     "txt": ("*.txt",),
+    "lines": ("*.txt",),
 }
+EXPLICIT_ONLY = ("lines",)  # never picked by --format auto
 PUBTATOR_TEXT = re.compile(r"^([^\t|]+)\|([ta])\|(.*)$")
 
 
@@ -46,6 +51,7 @@ class Record(NamedTuple):
     id: str
     text: str
     where: str
+    question: Optional[str] = None  # for QA pipelines: a jsonl record's "question" field
 
 
 class Malformed(NamedTuple):
@@ -64,7 +70,7 @@ def _matches(path: Path, fmt: str) -> bool:
 def _format_of(path: Path) -> str:
     """The format a file name says; a `.pubtator.txt` file is PubTator, not plain text."""
     for fmt in FORMATS:
-        if _matches(path, fmt):
+        if fmt not in EXPLICIT_ONLY and _matches(path, fmt):
             return fmt
     return ""
 
@@ -98,7 +104,7 @@ def resolve_input(path: Union[str, Path], fmt: str = "auto", exclude: Optional[P
 
 def read_records(files: List[Path], fmt: str) -> Iterator[Item]:
     """Every record of `files`, in order, as Record or Malformed."""
-    reader = {"medline": read_medline, "pubtator": read_pubtator, "jsonl": read_jsonl, "txt": None}[fmt]
+    reader = {"medline": read_medline, "pubtator": read_pubtator, "jsonl": read_jsonl, "txt": None, "lines": read_lines_file}[fmt]
     if reader is None:
         yield from read_txt_files(files)
         return
@@ -220,8 +226,20 @@ def read_jsonl(path: Path) -> Iterator[Item]:
             yield Malformed(where, 'no string "text" field', 'expected {"id": ..., "text": "..."}')
         elif not isinstance(obj.get("id"), (str, int)) or isinstance(obj.get("id"), bool):
             yield Malformed(where, 'no string or integer "id" field', 'expected {"id": ..., "text": "..."}')
+        elif obj.get("question") is not None and not isinstance(obj["question"], str):
+            yield Malformed(where, 'a "question" field that is not a string', 'expected {"id", "text", "question": "..."}')
         else:
-            yield Record(str(obj["id"]), obj["text"], where)
+            yield Record(str(obj["id"]), obj["text"], where, obj.get("question"))
+
+
+def read_lines_file(path: Path) -> Iterator[Item]:
+    """One record per non-empty line (one abstract per line); id = `path:line`."""
+    name = os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+    for number, line in _lines(path):
+        if isinstance(line, Malformed):
+            yield line
+        elif line.strip():
+            yield Record(f"{name}:{number}", line, f"{name}:{number}")
 
 
 def read_txt_files(files: List[Path]) -> Iterator[Item]:

@@ -27,7 +27,7 @@ import os
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from spacy.tokens import Doc, DocBin, Span
 
@@ -39,6 +39,18 @@ LOCK = ".lock"
 TMP_PREFIX = ".electramed-"
 OUR_TMP = re.compile(r"^\.electramed-\d+-.+\.tmp$")
 PART = re.compile(r"^part-\d{6}\.(jsonl|spacy)$")
+
+
+def as_input(nlp, text: str, question: Optional[str]):
+    """What `nlp.pipe` takes for one record: the text, or for a question (QA pipelines) a Doc carrying it."""
+    if question is None:
+        return text
+    from ..qa_doc import install_qa_extensions
+
+    install_qa_extensions()
+    doc = nlp.make_doc(text)
+    doc._.question = question
+    return doc
 
 
 def _span(span: Span, **extra) -> Dict[str, object]:
@@ -64,6 +76,8 @@ def doc_to_record(doc: Doc, doc_id: str) -> Dict[str, object]:
         record["answers"] = [
             _span(span, score=None if score is None else round(float(score), 4)) for span, score in zip(group, scores)
         ]
+        if group.attrs.get("status"):  # why there is no answer (empty question or context)
+            record["answer_status"] = group.attrs["status"]
     return record
 
 

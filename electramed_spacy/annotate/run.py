@@ -46,7 +46,7 @@ import spacy
 from tqdm import tqdm
 
 from .inputs import FORMATS, Item, Malformed, Record, read_records, resolve_input
-from .output import EXTENSIONS, ShardBuffer, open_output, shard_path, tmp_path, write_atomic
+from .output import EXTENSIONS, ShardBuffer, as_input, open_output, shard_path, tmp_path, write_atomic
 
 ON_ERROR = ("count", "stop")
 ENGINES = ("local", "dask")
@@ -237,7 +237,7 @@ def run_local(nlp, shards: Iterable[Shard], write: Callable, tick: Callable, *, 
     def texts():
         for index, records in shards:
             for i, record in enumerate(records, start=1):
-                yield record.text, (index, i == len(records), record.id)
+                yield as_input(nlp, record.text, record.question), (index, i == len(records), record.id)
 
     buffer = ShardBuffer(output_format)
     recorded = workers == 1 or output_dir is None

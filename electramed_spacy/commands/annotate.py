@@ -20,7 +20,7 @@ def annotate_command(
     pipeline: str = typer.Argument(..., help="Installed pipeline name or pipeline folder (any spaCy pipeline)"),
     input_path: Path = typer.Argument(..., help="MEDLINE .xml/.xml.gz, PubTator, .jsonl ({id, text} per line), or a folder of them or of .txt files"),
     output_dir: Path = typer.Argument(..., file_okay=False, help="Output folder: part-NNNNNN shards, run.json, malformed.jsonl, summary.json"),
-    input_format: str = typer.Option("auto", "--format", help="auto | medline | pubtator | jsonl | txt"),
+    input_format: str = typer.Option("auto", "--format", help="auto | medline | pubtator | jsonl | txt (a file per document) | lines (a document per line of .txt files)"),
     output_format: str = typer.Option("jsonl", "--output-format", help="jsonl (one record per document) | docbin (.spacy shards)"),
     shard_size: int = typer.Option(1000, "--shard-size", help="Documents per output shard (the unit of resumption)"),
     batch_size: int = typer.Option(64, "--batch-size", help="nlp.pipe batch size"),

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from wasabi import msg
 
 from ._app import app
-from ..corpora.policies import DEPRECATED_DISCONTINUOUS, DISCONTINUOUS, FORMAT_DESCRIPTIONS, ON_ERROR
+from ..corpora.policies import DEPRECATED_DISCONTINUOUS, DISCONTINUOUS, FORMAT_DESCRIPTIONS
 
 
 @contextmanager
@@ -51,7 +51,8 @@ def _fail(message: str) -> None:
 
 
 Format = Enum("Format", {name: name for name in FORMAT_DESCRIPTIONS}, type=str)
-OnError = Enum("OnError", {name: name for name in ON_ERROR}, type=str)
+# one vocabulary with `electramed annotate --on-error count|stop`; "error" is the readers' own word for stop
+OnError = Enum("OnError", {"stop": "stop", "count": "count", "error": "error"}, type=str)
 CONVERT_HELP = "Convert a corpus to a .spacy DocBin. Formats (--format):\n\n" + "\n\n".join(
     f"{name}: {description}" for name, description in FORMAT_DESCRIPTIONS.items())
 
@@ -78,12 +79,12 @@ def deprecated(old: str, new: str) -> None:
     typer.secho(f"⚠ {old} is deprecated and will be removed in the next release: use {new}.", fg=typer.colors.YELLOW, err=True)
 
 
-@app.command("convert", help=CONVERT_HELP)
+@app.command("convert", help=CONVERT_HELP, short_help="Convert a corpus (PubTator, CoNLL, brat, DDI, ChemProt, BioASQ) to a .spacy DocBin.")
 def convert_cli(
     input_path: Path = typer.Argument(..., help="Corpus file or directory (brat: a directory of .txt + .ann; ddi: a directory of .xml).", exists=True),
     output_path: Path = typer.Argument(..., help="Output DocBin, e.g. corpus/train.spacy.", dir_okay=False),
     fmt: Format = typer.Option(..., "--format", "-f", help="Input format (see above).", case_sensitive=False),
-    on_error: OnError = typer.Option(OnError.error, "--on-error", help="Bad items (offsets that do not match the text, unreadable markers, malformed QA items): fail at file:line (error), or drop and count them (count)."),
+    on_error: OnError = typer.Option(OnError.stop, "--on-error", help="Bad items (offsets that do not match the text, unreadable markers, malformed QA items): stop at file:line (stop), or drop and count them (count)."),
     discontinuous: Optional[str] = typer.Option(None, "--discontinuous", help=f"brat, ddi: discontinuous mentions: {' | '.join(DISCONTINUOUS)} (default brat: drop, ddi: first)."),
     sentences: Optional[bool] = typer.Option(None, "--sentences/--no-sentences", help="pubtator, brat: split documents into sentences, never inside a mention (default: yes)."),
     scheme: Optional[str] = typer.Option(None, "--scheme", help="conll: tag scheme auto | iob1 | iob2 (default auto: IOB1 if any chunk starts with I-)."),
@@ -102,9 +103,12 @@ def convert_cli(
     if on_mismatch is not None:
         deprecated("--on-mismatch", "--on-error (same policy)")
         on_error = on_mismatch
+    if on_error is OnError.error:
+        deprecated("--on-error error", "--on-error stop (same policy)")
+    policy = "count" if on_error is OnError.count else "error"  # the readers' names: ON_ERROR
     options = {"discontinuous": discontinuous, "sentences": sentences, "scheme": scheme, "n_sents": n_sents, "form": form,
                "labels": labels, "unanswerable": unanswerable}
-    convert([input_path], output_path, fmt.value, on_error=on_error.value, options={k: v for k, v in options.items() if v is not None},
+    convert([input_path], output_path, fmt.value, on_error=policy, options={k: v for k, v in options.items() if v is not None},
             label_map=label_map, dev_output=dev_output, dev_fraction=dev_fraction, seed=seed, lang=lang, summary_json=summary_json)
 
 
@@ -120,6 +124,7 @@ def convert(
     from ..corpora.common import ConversionSummary, map_labels, parse_label_map, save_docbin, split_dev
     from ..corpora.readers import FORMATS, check_options, iter_docs
 
+    on_error = "error" if on_error == "stop" else on_error  # the CLI's word for the readers' "error"
     options = dict(options or {})
     summary = ConversionSummary(source=", ".join(map(str, inputs)))
     with conversion_errors():

@@ -202,3 +202,47 @@ def test_a_full_disk_names_the_output_folder(nlp_path, tmp_path, monkeypatch):
     out = tmp_path / "out"
     code, msg = _cli(nlp_path, write_jsonl(tmp_path / "docs.jsonl", 2), out)
     assert code == 1 and str(out) in msg and "No space left" in msg and "rerun" in msg
+
+
+def test_one_abstract_per_line_on_request(nlp_path, tmp_path):
+    (tmp_path / "abstracts.txt").write_text("Cisplatin induced nephrotoxicity.\n\nAspirin reduced the risk.\n")
+    code, out = _cli(nlp_path, tmp_path / "abstracts.txt", tmp_path / "out", "--format", "lines")
+    assert code == 0, out
+    assert [r["id"].rsplit(":", 1)[1] for r in records(tmp_path / "out")] == ["1", "3"]
+    assert _cli(nlp_path, tmp_path / "abstracts.txt", tmp_path / "one")[0] == 0  # default: the file is one document
+    assert len(records(tmp_path / "one")) == 1
+
+
+def test_a_question_field_reaches_a_qa_pipeline(tmp_path):
+    """The QA pipe reads doc._.question: a jsonl "question" is set there, and the answer status is kept."""
+    import spacy
+    from spacy.language import Language
+
+    @Language.component("annotate_test_echo_question")
+    def echo(doc):
+        from spacy.tokens import SpanGroup
+
+        group = SpanGroup(doc, name="answers", spans=[doc[:1]] if doc._.question else [])
+        group.attrs["scores"] = [1.0] if doc._.question else []
+        group.attrs["status"] = "" if doc._.question else "no question"
+        doc.spans["answers"] = group
+        return doc
+
+    from electramed_spacy.qa_doc import install_qa_extensions
+
+    install_qa_extensions()
+    nlp = spacy.blank("en")
+    nlp.add_pipe("annotate_test_echo_question")
+    path = tmp_path / "qa.jsonl"
+    path.write_text('{"id": "q1", "text": "Naloxone reverses it.", "question": "Which drug?"}\n'
+                    '{"id": "q2", "text": "No question here."}\n')
+    from electramed_spacy.annotate.run import run_local
+
+    written = {}
+    from electramed_spacy.annotate.inputs import read_jsonl
+
+    run_local(nlp, [(0, list(read_jsonl(path)))], lambda i, data, stats: written.setdefault(i, data),
+              lambda *a: None, workers=1, batch_size=4, output_format="jsonl")
+    first, second = [json.loads(line) for line in written[0].decode().splitlines()]
+    assert first["answers"][0]["text"] == "Naloxone" and "answer_status" not in first
+    assert second["answers"] == [] and second["answer_status"] == "no question"

@@ -80,3 +80,13 @@ def test_a_ddi_pair_must_join_two_entities_of_its_sentence(tmp_path, e1, e2, pro
     summary = ConversionSummary()
     doc = read_ddi_file(path, NLP.make_doc, summary=summary, on_error="count")  # counted, the document kept
     assert not doc._.relations and len(doc.ents) == 3 and sum(summary.dropped.values()) == 1
+
+
+def test_convert_speaks_annotates_on_error_vocabulary(tmp_path):
+    source = tmp_path / "in.PubTator.txt"
+    source.write_text(PUBTATOR + "5\t0\t9\tAspirinXX\tChemical\tD1\n")  # offsets that do not match the text
+    code, message = _convert(source, tmp_path / "a.spacy", "--format", "pubtator", "--on-error", "stop")
+    assert code == 1 and "in.PubTator.txt:4" in message
+    assert _convert(source, tmp_path / "b.spacy", "--format", "pubtator", "--on-error", "count")[0] == 0
+    code, message = _convert(source, tmp_path / "c.spacy", "--format", "pubtator", "--on-error", "error")
+    assert code == 1 and "deprecated" in message and "--on-error stop" in message
