@@ -22,7 +22,8 @@ def _card(tmp_path, model, data, *metrics):
     (tmp_path / "base.json").write_text(json.dumps(BASE))
     args = ["model-card", str(tmp_path / "base.json"), str(model), str(tmp_path / "card.json"), "--data", data]
     for m in metrics:
-        args += ["--metrics", m]
+        data, path = m.split("=")
+        args += ["--metrics", path, "--metrics-data", data]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return json.loads((tmp_path / "card.json").read_text())

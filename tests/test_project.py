@@ -35,7 +35,7 @@ def test_all_workflow_ends_with_an_installed_evaluated_package():
 OUTPUT_OPTIONS = {"--output", "-o", "--dev-output", "--summary-json", "--paths.output", "--predictions"}
 # Options whose value may be a Hugging Face hub id rather than a file: weasel would refuse to run a
 # step whose dep does not exist, so these are deliberately not deps.
-NOT_A_FILE_OPTIONS = {"--paths.model"}
+NOT_A_FILE_OPTIONS = {"--paths.model", "--metrics-data"}  # --metrics-data: a label naming the data
 
 
 def _read_paths(command):

@@ -119,15 +119,15 @@ def model_card_command(
     model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="The trained pipeline folder that will be packaged"),
     output: Path = typer.Argument(..., dir_okay=False, help="The meta.json to pass to `spacy package --meta-path`"),
     data: str = typer.Option(..., "--data", help="The data name it was trained on (project var ner_data / re_data / qa_data)"),
-    metrics: Optional[List[str]] = typer.Option(None, "--metrics", help="SPLIT=FILE: a metrics JSON and the data it was computed on; repeat"),
+    metrics: Optional[List[Path]] = typer.Option(None, "--metrics", exists=True, dir_okay=False, help="A metrics JSON of an evaluation step; repeat"),
+    metrics_data: Optional[List[str]] = typer.Option(None, "--metrics-data", help="The data each --metrics was computed on, in the same order"),
 ) -> None:
     """Write a truthful model card (package meta.json): data, licence, encoder, metrics, intended use, limits."""
-    pairs = []
-    for item in metrics or []:
-        split, sep, path = item.partition("=")
-        if not sep or not Path(path).is_file():
-            _fail(f"--metrics {item!r}: expected SPLIT=FILE with an existing FILE, e.g. 'BC5CDR test'=metrics/bc5cdr_trf_test.json.")
-        pairs.append((split, Path(path)))
+    metrics, metrics_data = metrics or [], metrics_data or []
+    if len(metrics) != len(metrics_data):
+        _fail(f"give one --metrics-data per --metrics (got {len(metrics)} --metrics, {len(metrics_data)} --metrics-data), "
+              "e.g. --metrics metrics/bc5cdr_trf_test.json --metrics-data 'BC5CDR test (corpus/bc5cdr_test.spacy)'.")
+    pairs = list(zip(metrics_data, metrics))
     card = build_card(srsly.read_json(base), model_dir, data, pairs)
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, card)
