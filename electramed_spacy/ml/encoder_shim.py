@@ -56,9 +56,9 @@ class EncoderShim(PyTorchShim):
         return self
 
     def run(self, inputs, is_train: bool, quantize: Optional[str]):
-        """`self(inputs, is_train)`, through an int8 copy of the module when `quantize` names a mode
-        (`transformer._quantize_dynamic_int8`; CPU inference only). The copy is made on first use and
-        again whenever the float module is replaced (from_bytes); the float module stays the one saved."""
+        """`self(inputs, is_train)`, or with `quantize` naming a mode, inference through an int8 copy of
+        the module (`transformer._quantize_dynamic_int8`; CPU only). The copy is made on first use and again
+        whenever the float module is replaced (from_bytes); the float module stays the one saved."""
         if not quantize:
             return self(inputs, is_train)
         from ..errors import ElectraMedError, Errors
@@ -66,15 +66,12 @@ class EncoderShim(PyTorchShim):
 
         if is_train:
             raise ElectraMedError(Errors.E056.format(value=quantize, reason="int8 weights are for inference; they cannot be trained."))
-        module = self._model
         cached = getattr(self, "_int8", None)
-        if cached is None or cached[0] is not module:
-            self._int8 = (module, _quantize_dynamic_int8(module, per_channel=quantize.endswith("per_channel")))
-        self._model = self._int8[1]
-        try:
-            return self(inputs, is_train)
-        finally:
-            self._model = module
+        if cached is None or cached[0] is not self._model:
+            self._int8 = (self._model, _quantize_dynamic_int8(self._model, per_channel=quantize.endswith("per_channel")))
+        with torch.no_grad():
+            output = self._int8[1](*inputs.args, **inputs.kwargs)
+        return output, lambda d_output: None
 
 
 def check_quantize(quantize: Optional[str], autocast: Optional[str]) -> None:

@@ -11,15 +11,22 @@ model's position limit still get a vector for every token.
 is initialised: a packaged pipeline carries its weights and never needs `name`
 again. Loading failures are turned into one error (E001) that says what was
 tried and how to fix it.
+
+The encoder options (autocast, int8 inference, length-sorted batches, the wordpiece cap)
+live in `EncoderOptionsShim`, the shim `ElectraMedTransformerModel` gives spacy-transformers'
+`TransformerModel`: they wrap the torch module's forward pass, and no private attribute of
+thinc or spacy-transformers is overwritten. Loading goes through `safe_load.SafeHFShim`.
 """
 import contextlib
-from typing import Callable, Dict, Iterator, List, Optional
+import copy
+from typing import Callable, Dict, List, Optional
 
 import torch
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 from spacy_transformers.data_classes import HFObjects
 from spacy_transformers.layers import TransformerModel, split_trf_batch, trfs2arrays
+from spacy_transformers.layers.transformer_model import set_pytorch_transformer
 from thinc.api import Model, chain, get_torch_default_device
 
 from ..about import ELECTRAMED_HUB_ID
@@ -29,102 +36,128 @@ from .loading import LOAD_ERRORS, encoder_load_error
 from .safe_load import SafeHFShim
 
 
-def _with_clear_load_errors(model: Model) -> Model:
-    """Wrap the model's init so a missing/broken checkpoint raises E001.
-
-    Only loading failures are translated: once the transformer is set, an error
-    (e.g. in the trial forward pass that infers the width) propagates unchanged.
-    """
-    original_init = model.init
-
-    def init(model: Model, X=None, Y=None):
-        name = model.attrs["name"]
-        try:
-            return original_init(model, X=X, Y=Y)
-        except LOAD_ERRORS as err:
-            if isinstance(err, ElectraMedError) or model.attrs["has_transformer"]:
-                raise
-            raise encoder_load_error(Errors.E001, name, err) from err
-
-    model.init = init
-    return model
-
-
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def _with_autocast(model: Model, dtype_name: str) -> Model:
-    """Run the transformer's forward pass under torch autocast, on CPU or CUDA.
-
-    spacy-transformers' own `mixed_precision` only knows CUDA; on CPUs with bf16
-    units (AVX512-BF16, AMX) a bf16 matmul is several times faster than fp32.
-    Outputs are cast back to float32 (spaCy/numpy have no bf16); the cast is part of
-    the autograd graph, so training works unchanged.
-    """
-    if dtype_name not in AUTOCAST_DTYPES:
-        raise ElectraMedError(Errors.E003.format(value=dtype_name, options=sorted(AUTOCAST_DTYPES)))
-    dtype = AUTOCAST_DTYPES[dtype_name]
-    inner_forward = model._func
-
-    def forward(model: Model, docs, is_train: bool):
-        device_type = "cuda" if model.transformer.device.type == "cuda" else "cpu"
-        with torch.autocast(device_type=device_type, dtype=dtype):
-            output, backprop = inner_forward(model, docs, is_train)
-        hidden = output.model_output
-        for key, value in list(hidden.items()):
-            if isinstance(value, torch.Tensor) and value.dtype == dtype:
-                hidden[key] = value.float()
-        return output, backprop
-
-    model._func = forward
-    return model
-
-
 QUANTIZE_MODES = ("dynamic_int8", "dynamic_int8_per_channel")
 
 
-@contextlib.contextmanager
-def _encoder_swapped(model: Model, replace: Callable[[torch.nn.Module], torch.nn.Module]) -> Iterator[None]:
-    """For one forward pass, the shim runs `replace(encoder)` instead of the encoder it holds (which stays
-    the one trained and saved): the shared mechanism of int8 and length-sorted inference."""
-    shim = model.layers[0].shims[0]
-    encoder = shim._model
-    shim._model = replace(encoder)
-    try:
-        yield
-    finally:
-        shim._model = encoder
+class EncoderOptionsShim(SafeHFShim):
+    """The encoder's run-time options, composed around the torch module it holds (never swapped in it).
 
-
-def _with_quantized_inference(model: Model, mode: str) -> Model:
-    """Run inference (never training) through an int8 copy of the encoder's Linear layers.
-
-    Dynamic quantization (`torch.ao.quantization.quantize_dynamic`): weights stored as int8,
-    activations quantized per batch, so no calibration data is needed. spacy-transformers
-    loads the weights in `initialize` / `from_disk`, after this layer is built, so the copy is
-    made lazily, on the first inference call, and made again whenever the float model is
-    replaced (a later `from_disk`). The float32 model stays the one that is saved, so a
-    pipeline run with `quantize` still writes (and reloads as) an ordinary float checkpoint;
-    the price is the int8 copy held next to it in memory. Training is refused (E005).
+    * autocast: the forward pass (training and inference) under torch autocast on whatever device the
+      model runs on, CPU included (spacy-transformers' own `mixed_precision` only knows CUDA); the
+      outputs are cast back to float32 (spaCy/numpy have no bf16), inside the autograd graph.
+    * quantize: inference (never training, E005) through an int8 copy of the Linear layers
+      (`_quantize_dynamic_int8`), made on first use and again whenever the float module is replaced
+      (a later `from_bytes`); the float module stays the one saved.
+    * sorted_batch_wordpieces: inference through `LengthSortedEncoder` (windows encoded shortest first
+      in groups cut to their own length); training is unchanged.
+    Loading is `SafeHFShim`'s (checked file names, weights-only), plus the wordpiece cap (`cap_wordpieces`).
     """
-    if mode not in QUANTIZE_MODES:
-        raise ElectraMedError(Errors.E004.format(value=mode, options=list(QUANTIZE_MODES)))
-    inner_forward = model._func
-    cache = {"source": None, "quantized": None}
 
-    def quantized(source: torch.nn.Module) -> torch.nn.Module:
-        if cache["source"] is not source:
-            cache["source"], cache["quantized"] = source, _quantize_dynamic_int8(source, per_channel=mode.endswith("per_channel"))
-        return cache["quantized"]
+    def __init__(self, hf_model: HFObjects, *, mixed_precision: bool, grad_scaler_config: Dict,
+                 autocast: Optional[str], quantize: Optional[str], sorted_batch_wordpieces: Optional[int]):
+        super().__init__(hf_model, mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config))
+        self.autocast = AUTOCAST_DTYPES[autocast] if autocast else None
+        self.quantize = quantize
+        self.sorted_batch_wordpieces = sorted_batch_wordpieces
+        self._int8: tuple = (None, None)  # (float module it was made from, int8 copy)
 
-    def forward(model: Model, docs, is_train: bool):
-        if is_train:
-            raise ElectraMedError(Errors.E005.format(value=mode))
-        with _encoder_swapped(model, quantized):
-            return inner_forward(model, docs, is_train)
+    def from_bytes(self, bytes_data: bytes) -> "EncoderOptionsShim":
+        super().from_bytes(bytes_data)
+        if self._hfmodel.transformer is not None:
+            cap_wordpieces(self._hfmodel.tokenizer, self._hfmodel.transformer)
+        return self
 
-    model._func = forward
-    return model
+    def _autocast(self):
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda" if self.device.type == "cuda" else "cpu", dtype=self.autocast)
+
+    def _as_float32(self, output):
+        if self.autocast is not None:
+            for key, value in list(output.items()):
+                if isinstance(value, torch.Tensor) and value.dtype == self.autocast:
+                    output[key] = value.float()
+        return output
+
+    def _inference_module(self) -> torch.nn.Module:
+        module = self._model
+        if self.quantize:
+            if self._int8[0] is not module:
+                self._int8 = (module, _quantize_dynamic_int8(module, per_channel=self.quantize.endswith("per_channel")))
+            module = self._int8[1]
+        if self.sorted_batch_wordpieces is not None:
+            module = LengthSortedEncoder(module, self.sorted_batch_wordpieces)
+        return module
+
+    def predict(self, inputs):
+        module = self._inference_module()
+        module.eval()
+        with torch.no_grad(), torch.autocast(device_type="cuda", enabled=self._mixed_precision), self._autocast():
+            output = module(*inputs.args, **inputs.kwargs)
+        self._model.train()
+        return self._as_float32(output)
+
+    def begin_update(self, inputs):
+        if self.quantize:
+            raise ElectraMedError(Errors.E005.format(value=self.quantize))
+        with self._autocast():
+            output, backprop = super().begin_update(inputs)
+        return self._as_float32(output), backprop
+
+
+def cap_wordpieces(tokenizer, transformer: torch.nn.Module) -> None:
+    """Cap the tokenizer's `model_max_length` at the encoder's `max_position_embeddings`.
+
+    spacy-transformers cuts every window to `model_max_length` wordpieces, but a checkpoint
+    saved without that setting (the tokenizer then allows ~1e30) let a window of long
+    words overflow the position embeddings (RuntimeError in the embedding layer)."""
+    max_positions = getattr(transformer.config, "max_position_embeddings", None)
+    if max_positions and tokenizer.model_max_length > max_positions:
+        tokenizer.model_max_length = max_positions
+
+
+def _set_transformer(model: Model, hf_model: HFObjects) -> None:
+    """spacy-transformers' `set_transformer` hook (called when the encoder is first loaded), plus the cap."""
+    set_pytorch_transformer(model, hf_model)
+    cap_wordpieces(hf_model.tokenizer, hf_model.transformer)
+
+
+class ElectraMedTransformerModel(TransformerModel):
+    """spacy-transformers' `TransformerModel` with `EncoderOptionsShim` as its encoder shim.
+
+    The forward pass is spacy-transformers' own; what differs is the shim (options and checked loading),
+    the `set_transformer` hook (wordpiece cap) and `initialize`, which turns a failure to load the encoder
+    into E001 (what was tried and how to fix it). An error after loading (e.g. in the trial forward pass
+    that infers the width) propagates unchanged."""
+
+    def __init__(self, name: str, get_spans: Callable, tokenizer_config: Dict, transformer_config: Dict, *,
+                 mixed_precision: bool = False, grad_scaler_config: Optional[Dict] = None, autocast: Optional[str] = None,
+                 quantize: Optional[str] = None, sorted_batch_wordpieces: Optional[int] = None):
+        options = dict(mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config or {}),
+                       autocast=autocast, quantize=quantize, sorted_batch_wordpieces=sorted_batch_wordpieces)
+        super().__init__(name, get_spans, tokenizer_config, transformer_config, mixed_precision=mixed_precision,
+                         grad_scaler_config=dict(grad_scaler_config or {}))
+        self.layers[0].shims[0] = EncoderOptionsShim(HFObjects(None, None, None, tokenizer_config, transformer_config), **options)
+        self.attrs["set_transformer"] = _set_transformer
+        self.attrs["replace_listener_cfg"] = _replace_listener_cfg
+        self._build_args = (name, get_spans, tokenizer_config, transformer_config, options)
+
+    def initialize(self, X=None, Y=None):
+        try:
+            return super().initialize(X=X, Y=Y)
+        except LOAD_ERRORS as err:
+            if isinstance(err, ElectraMedError) or self.attrs["has_transformer"]:
+                raise
+            raise encoder_load_error(Errors.E001, self.attrs["name"], err) from err
+
+    def copy(self):
+        """A copy with the same options (TransformerModel.copy would give a plain TransformerModel)."""
+        name, get_spans, tok_cfg, trf_cfg, options = self._build_args
+        copied = ElectraMedTransformerModel(name, get_spans, tok_cfg, trf_cfg, **options)
+        copied.dims = copy.deepcopy(self._dims)
+        copied.layers[0] = copy.deepcopy(self.layers[0])
+        return copied
 
 
 def _quantize_dynamic_int8(module: torch.nn.Module, per_channel: bool = False) -> torch.nn.Module:
@@ -202,41 +235,6 @@ def _merge_rows(parts: List[torch.Tensor], length: int, inverse: torch.Tensor) -
     return torch.cat(padded)[inverse]
 
 
-def _with_length_sorted_inference(model: Model, max_wordpieces: int) -> Model:
-    """At inference, encode each batch's windows through `LengthSortedEncoder`; training is unchanged."""
-    if max_wordpieces <= 0:
-        raise ElectraMedError(Errors.E007.format(value=max_wordpieces))
-    inner_forward = model._func
-
-    def forward(model: Model, docs, is_train: bool):
-        if is_train:
-            return inner_forward(model, docs, is_train)
-        with _encoder_swapped(model, lambda encoder: LengthSortedEncoder(encoder, max_wordpieces)):
-            return inner_forward(model, docs, is_train)
-
-    model._func = forward
-    return model
-
-
-def _with_wordpiece_limit(model: Model) -> Model:
-    """Cap the tokenizer's `model_max_length` at the encoder's `max_position_embeddings`.
-
-    spacy-transformers cuts every window to `model_max_length` wordpieces, but a checkpoint
-    saved without that setting (the tokenizer then allows ~1e30) let a window of long
-    words overflow the position embeddings (RuntimeError in the embedding layer).
-    """
-    inner_forward = model._func
-
-    def forward(model: Model, docs, is_train: bool):
-        max_positions = getattr(model.transformer.config, "max_position_embeddings", None)
-        if max_positions and model.tokenizer.model_max_length > max_positions:
-            model.tokenizer.model_max_length = max_positions
-        return inner_forward(model, docs, is_train)
-
-    model._func = forward
-    return model
-
-
 @registry.misc("electramed.strided_spans.v1")
 def configure_strided_spans(window: int = 128, stride: int = 96) -> Callable[[List[Doc]], List[List[Span]]]:
     """Overlapping windows of `window` spaCy tokens, `stride` apart.
@@ -305,30 +303,20 @@ def build_electramed_transformer(
     if quantize is not None and quantize not in QUANTIZE_MODES:
         raise ElectraMedError(Errors.E004.format(value=quantize, options=list(QUANTIZE_MODES)))
     autocast = None if quantize and autocast == AUTO else resolve_autocast(autocast, get_torch_default_device())
+    if autocast is not None and autocast not in AUTOCAST_DTYPES:
+        raise ElectraMedError(Errors.E003.format(value=autocast, options=sorted(AUTOCAST_DTYPES)))
     if quantize is not None and autocast is not None:
         raise ElectraMedError(Errors.E006.format(quantize=quantize, autocast=autocast))
+    if sorted_batch_wordpieces is not None and sorted_batch_wordpieces <= 0:
+        raise ElectraMedError(Errors.E007.format(value=sorted_batch_wordpieces))
     tok_cfg = {"use_fast": True, "do_lower_case": True}
     tok_cfg.update(tokenizer_config or {})
-    trf_cfg = transformer_config or {"output_attentions": False}
-    model = TransformerModel(
-        str(name),
-        get_spans if get_spans is not None else configure_strided_spans(),
-        tok_cfg,
-        trf_cfg,
-        mixed_precision=mixed_precision,
-        grad_scaler_config=dict(grad_scaler_config or {}),
+    return ElectraMedTransformerModel(
+        str(name), get_spans if get_spans is not None else configure_strided_spans(), tok_cfg,
+        transformer_config or {"output_attentions": False}, mixed_precision=mixed_precision,
+        grad_scaler_config=grad_scaler_config, autocast=autocast, quantize=quantize,
+        sorted_batch_wordpieces=sorted_batch_wordpieces,
     )
-    # the checked loader (safe_load.SafeHFShim) in place of the HFShim that TransformerModel made: same bytes,
-    # but a crafted pipeline folder can neither write outside a temp dir nor unpickle code on spacy.load
-    model.layers[0].shims[0] = SafeHFShim(HFObjects(None, None, None, tok_cfg, trf_cfg), mixed_precision=mixed_precision,
-                                          grad_scaler_config=dict(grad_scaler_config or {}))
-    model = _with_wordpiece_limit(_with_clear_load_errors(model))
-    model.attrs["replace_listener_cfg"] = _replace_listener_cfg
-    if autocast:
-        model = _with_autocast(model, autocast)
-    if sorted_batch_wordpieces is not None:
-        model = _with_length_sorted_inference(model, sorted_batch_wordpieces)
-    return _with_quantized_inference(model, quantize) if quantize else model
 
 
 def _replace_listener_cfg(tok2vec_model_cfg: Dict, listener_model_cfg: Dict) -> Dict:
