@@ -63,7 +63,7 @@ def _gates(nlp: Language):
 def configure_frozen_encoder_steps(steps: int = 0) -> Callable[[Language, Dict[str, Any]], None]:
     """`[training] before_update`: no gradient into any encoder for the first `steps` updates."""
     if not isinstance(steps, int) or steps < 0:
-        raise ElectraMedError(Errors.E057.format(key="steps", value=steps))
+        raise ElectraMedError(Errors.E062.format(key="steps", value=steps))
 
     def before_update(nlp: Language, args: Dict[str, Any]) -> None:
         if args["step"] > steps:  # the listeners were given back their gradient at update `steps`
@@ -85,6 +85,6 @@ def frozen_then_linear(frozen_steps: int, frozen_rate: float, initial_rate: floa
     """`frozen_rate` for the first `frozen_steps` updates (the head-only ones), then `warmup_linear.v1` with
     `initial_rate` and `warmup_steps` over the remaining `total_steps - frozen_steps` (it reaches 0 at `total_steps`)."""
     if not isinstance(frozen_steps, int) or not 0 <= frozen_steps <= total_steps:
-        raise ElectraMedError(Errors.E057.format(key="frozen_steps", value=frozen_steps)
+        raise ElectraMedError(Errors.E062.format(key="frozen_steps", value=frozen_steps)
                               + f" It must also be at most total_steps ({total_steps}).")
     return constant_then(frozen_rate, frozen_steps, warmup_linear(initial_rate, warmup_steps, total_steps - frozen_steps))

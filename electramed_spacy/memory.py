@@ -39,7 +39,7 @@ def set_mmap_threshold(threshold_bytes: int) -> bool:
     """`mallopt(M_MMAP_THRESHOLD, threshold_bytes)` where the C library is glibc; True if it was set
     (0 sets nothing: glibc's dynamic default stays)."""
     if not 0 <= threshold_bytes <= MAX_MMAP_THRESHOLD:
-        raise ElectraMedError(Errors.E055.format(value=threshold_bytes))
+        raise ElectraMedError(Errors.E060.format(value=threshold_bytes))
     if threshold_bytes == 0 or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -51,7 +51,7 @@ def configure_mmap_threshold(threshold_bytes: int = 0) -> Callable[[Language], L
     """`[initialize] before_init`: fix glibc's mmap threshold at `threshold_bytes` for this process
     (0: leave glibc's dynamic default)."""
     if not 0 <= threshold_bytes <= MAX_MMAP_THRESHOLD:
-        raise ElectraMedError(Errors.E055.format(value=threshold_bytes))
+        raise ElectraMedError(Errors.E060.format(value=threshold_bytes))
 
     def before_init(nlp: Language) -> Language:
         if threshold_bytes and not set_mmap_threshold(threshold_bytes):

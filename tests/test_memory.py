@@ -54,9 +54,9 @@ def test_fixed_threshold_keeps_large_blocks_out_of_the_heap():
 
 @pytest.mark.parametrize("value", [-1, 32 * 1024 * 1024 + 1])
 def test_out_of_range_threshold_is_a_clear_error(value):
-    with pytest.raises(ElectraMedError, match=r"E055.*32 MB.*got " + str(value)):
+    with pytest.raises(ElectraMedError, match=r"E060.*32 MB.*got " + str(value)):
         set_mmap_threshold(value)
-    with pytest.raises(ElectraMedError, match="E055"):
+    with pytest.raises(ElectraMedError, match="E060"):
         registry.resolve({"cb": {"@callbacks": "electramed.malloc_mmap_threshold.v1", "threshold_bytes": value}})
 
 

@@ -65,7 +65,7 @@ class EncoderShim(PyTorchShim):
         from .transformer import _quantize_dynamic_int8
 
         if is_train:
-            raise ElectraMedError(Errors.E056.format(value=quantize, reason="int8 weights are for inference; they cannot be trained."))
+            raise ElectraMedError(Errors.E061.format(value=quantize, reason="int8 weights are for inference; they cannot be trained."))
         cached = getattr(self, "_int8", None)
         if cached is None or cached[0] is not self._model:
             self._int8 = (self._model, _quantize_dynamic_int8(self._model, per_channel=quantize.endswith("per_channel")))
@@ -75,11 +75,11 @@ class EncoderShim(PyTorchShim):
 
 
 def check_quantize(quantize: Optional[str], autocast: Optional[str]) -> None:
-    """E056 for a `quantize` setting an EncoderShim model cannot run (see `EncoderShim.run`)."""
+    """E061 for a `quantize` setting an EncoderShim model cannot run (see `EncoderShim.run`)."""
     from ..errors import ElectraMedError, Errors
     from .transformer import QUANTIZE_MODES
 
     if quantize is not None and quantize not in QUANTIZE_MODES:
-        raise ElectraMedError(Errors.E056.format(value=quantize, reason=f"use one of {', '.join(QUANTIZE_MODES)} or null."))
+        raise ElectraMedError(Errors.E061.format(value=quantize, reason=f"use one of {', '.join(QUANTIZE_MODES)} or null."))
     if quantize is not None and autocast is not None:
-        raise ElectraMedError(Errors.E056.format(value=quantize, reason=f"int8 kernels take float32 activations: set autocast = null (not {autocast!r})."))
+        raise ElectraMedError(Errors.E061.format(value=quantize, reason=f"int8 kernels take float32 activations: set autocast = null (not {autocast!r})."))

@@ -70,7 +70,7 @@ Design decisions, and why:
   non-English context is not detected, it simply gets (poor) answers. `ask`
   raises a clear error for an empty question or text. A context that is not valid
   Unicode (a lone surrogate) fails in spaCy's tokenizer, before the pipe; with
-  `electramed.Tokenizer.v1` that is ElectraMedError [TOK001].
+  `electramed.Tokenizer.v1` that is ElectraMedError [E010].
 """
 from itertools import islice
 from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple

@@ -114,7 +114,7 @@ def test_frozen_encoder_steps_train_the_head_first(tiny_electra):
     assert any(not torch.equal(start[k], v) for k, v in _weights(encoder).items())  # fine-tuned from step 2 on
     listener_out = next(n for n in head.walk() if n.name == "trfs2arrays")
     assert listener_out.attrs["grad_factor"] == 1.0  # ner.cfg's grad_factor, restored
-    with pytest.raises(ElectraMedError, match="E057"):
+    with pytest.raises(ElectraMedError, match="E062"):
         spacy.util.registry.resolve({"cb": {"@callbacks": "electramed.frozen_encoder_steps.v1", "steps": -1}})
 
 
@@ -139,5 +139,5 @@ def test_frozen_then_linear_is_one_switch_for_lp_ft():
     lp_ft = rates({**shared, "training.before_update.steps": 100})
     assert lp_ft == list(islice(constant_then(0.002, 100, warmup_linear(1e-4, 30, 200)), 300))
     assert lp_ft[99] == 0.002 and lp_ft[100] == 0.0 and lp_ft[130] == pytest.approx(1e-4) and lp_ft[-1] > 0.0
-    with pytest.raises(ElectraMedError, match="E057"):
+    with pytest.raises(ElectraMedError, match="E062"):
         rates({**shared, "training.before_update.steps": 301})

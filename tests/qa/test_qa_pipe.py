@@ -155,7 +155,7 @@ def test_disk_round_trip_offline_equal_output(trained, tmp_path):
 
 def test_int8_inference_switched_on_at_load(trained, tmp_path):
     """quantize in spacy.load's config overrides: the same answers from an int8 copy of the encoder, scores
-    close to float32; training through it is refused (E056)."""
+    close to float32; training through it is refused (E061)."""
     nlp, _, data = trained
     nlp.to_disk(tmp_path / "pipeline")
     int8 = spacy.load(tmp_path / "pipeline", config={"components": {"electramed_qa": {"model": {
@@ -165,9 +165,9 @@ def test_int8_inference_switched_on_at_load(trained, tmp_path):
         a2, s2 = _answers(int8, question, context)
         assert a1[0] == a2[0] and numpy.allclose(s1[0], s2[0], atol=0.1)
     assert int8.get_pipe("electramed_qa").model.shims[0]._int8 is not None
-    with pytest.raises(ElectraMedError, match=r"\[E056\].*cannot be trained"):
+    with pytest.raises(ElectraMedError, match=r"\[E061\].*cannot be trained"):
         int8.update(_examples(int8, data))
-    with pytest.raises(ElectraMedError, match=r"\[E056\].*set autocast = null"):
+    with pytest.raises(ElectraMedError, match=r"\[E061\].*set autocast = null"):
         spacy.blank("en").add_pipe("electramed_qa", config={"model": {"name": "/nowhere", "quantize": "dynamic_int8",
                                                                       "autocast": "bfloat16"}})
 

@@ -188,11 +188,11 @@ def test_int8_inference_switched_on_at_load(tiny_bert, tmp_path):
     shim = int8.get_pipe("relation_extractor").model.get_ref("features").shims[0]
     assert not any(isinstance(m, DynamicQuantizedLinear) for m in shim._model.modules())  # the float one is kept
     assert any(isinstance(m, DynamicQuantizedLinear) for m in shim._int8[1].modules())  # and used through a copy
-    with pytest.raises(ElectraMedError, match=r"\[E056\].*cannot be trained"):
+    with pytest.raises(ElectraMedError, match=r"\[E061\].*cannot be trained"):
         int8.update([copy_gold_entities(eg) for eg in train])
-    with pytest.raises(ElectraMedError, match=r"\[E056\].*use one of dynamic_int8"):
+    with pytest.raises(ElectraMedError, match=r"\[E061\].*use one of dynamic_int8"):
         _nlp(tiny_bert, quantize="int4")
-    with pytest.raises(ElectraMedError, match=r"\[E056\].*set autocast = null"):
+    with pytest.raises(ElectraMedError, match=r"\[E061\].*set autocast = null"):
         _nlp(tiny_bert, quantize="dynamic_int8", autocast="bfloat16")
 
 def test_autocast_switched_at_load(tiny_bert, tmp_path):
