@@ -43,7 +43,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script's plot
 from collect_rel_runs import seed_dots  # noqa: E402
 
-
 EVALUATE = {
     "spacy": lambda model, test, out: [sys.executable, "-m", "spacy", "benchmark", "accuracy", str(model), str(test),
                                        "--output", str(out)],

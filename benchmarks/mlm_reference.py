@@ -44,7 +44,9 @@ def main(
                     labels=torch.where(selected, batch, torch.full_like(batch, -100)))
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step(); sched.step(); opt.zero_grad()
+        opt.step()
+        sched.step()
+        opt.zero_grad()
         if step % 20 == 0:
             acc = (out.logits.argmax(-1)[selected] == batch[selected]).float().mean().item()
             log.append({"step": step, "gen_loss": round(out.loss.item(), 4), "gen_acc": round(acc, 4)})

@@ -95,7 +95,7 @@ def main(
             if proc.returncode != 0:
                 sys.stderr.write(proc.stderr[-6000:])
                 raise SystemExit(f"threshold {threshold}: the child failed (rc {proc.returncode})")
-            result = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))[7:])
+            result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
             result.update(repeat=repeat, wall_seconds=time.time() - start, loadavg_before=load)
             runs.append(result)
             print(f"threshold {threshold or 'glibc default'}: {sum(result['seconds_per_update']):.1f} s for {updates} "

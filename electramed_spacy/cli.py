@@ -6,7 +6,7 @@ those modules and exposes `app` (the `electramed` console script, setup.cfg). No
 module of the package imports this one. Scripts and project.yml call these commands;
 the logic lives in the package.
 """
-from .commands import annotate, assets, corpora, model_card, package, pretrain, qa, relations  # noqa: F401  (each registers its commands)
+from .commands import annotate, assets, corpora, model_card, package, pretrain, qa, relations, train  # noqa: F401  (each registers its commands)
 from .commands._app import app
 
 __all__ = ["app", "main"]

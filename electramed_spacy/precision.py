@@ -4,8 +4,11 @@ bf16 autocast is several times faster than float32 on CPUs with bf16 units (AVX5
 and on recent GPUs, but emulated, and about 29x slower, on CPUs without them (AVX2/FMA only).
 `auto` settings (`autocast = "auto"` of the encoders, `precision = "auto"` of pre-training) call
 `choose_autocast`: a square matmul is timed in float32 and under bf16 autocast on the device the
-model runs on, and bf16 is chosen only when it reaches `BF16_MARGIN` x the float32 rate. The
-measurement (~1 s, most of it bf16 where it is emulated) is cached per CPU model, torch version, device and thread count in
+model runs on; where bf16 reaches `BF16_MARGIN` x the float32 rate, a transformer encoder layer
+(MiniLM's width, a batch of 128-token windows) is timed the same way, because casts, softmax and
+layer norms can eat a faster matmul (on one Intel Xeon with bf16 units a whole NER pipeline ran
+0.79x in bf16). bf16 is chosen only when both pass. The measurement (~1 s; a few seconds where
+bf16 is emulated) is cached per CPU model, torch version, device and thread count in
 `$XDG_CACHE_HOME/electramed/precision.json`, and `matmul_peak` doubles as the peak FLOP/s a
 training step is compared with. Explicit settings bypass all this. Pure torch: used by the
 spaCy layers (`ml/`) and by pre-training alike.
@@ -65,8 +68,26 @@ def matmul_peak(dtype: Optional[torch.dtype] = None, device: Optional[torch.devi
     return 2 * MATMUL_SIZE ** 3 / best
 
 
+def layer_rate(dtype: Optional[torch.dtype] = None, device: Optional[torch.device] = None, repeats: int = 2) -> float:
+    """Tokens/s of one transformer encoder layer (width 384, 6 heads, FFN 1,536) on 4 windows of 128
+    tokens, in float32 (`dtype` None) or under autocast to `dtype`; best of `repeats` after a warm-up."""
+    device = device or torch.device("cpu")
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(384, 6, 1536, batch_first=True).to(device).eval()
+    x = torch.randn(4, 128, 384, device=device)
+    best = float("inf")
+    with torch.no_grad(), torch.autocast(device_type=device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            layer(x).float().sum().item()
+            if i:
+                best = min(best, time.perf_counter() - start)
+    return x.shape[0] * x.shape[1] / best
+
+
 def calibration(device: Optional[torch.device] = None) -> Dict[str, float]:
-    """{"float32": FLOP/s, "bfloat16": FLOP/s} for this machine, measured once and cached."""
+    """{"float32", "bfloat16": matmul FLOP/s; "layer_float32", "layer_bfloat16": encoder-layer tokens/s,
+    measured only where the bf16 matmul passes} for this machine, measured once and cached."""
     device = device or torch.device("cpu")
     path, key = _cache_path(), _key(device)
     try:
@@ -76,6 +97,8 @@ def calibration(device: Optional[torch.device] = None) -> Dict[str, float]:
     if isinstance(cached.get(key), dict) and {"float32", "bfloat16"} <= set(cached[key]):
         return cached[key]
     result = {"float32": matmul_peak(None, device), "bfloat16": matmul_peak(torch.bfloat16, device)}
+    if result["bfloat16"] >= BF16_MARGIN * result["float32"]:
+        result.update(layer_float32=layer_rate(None, device), layer_bfloat16=layer_rate(torch.bfloat16, device))
     cached[key] = result
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,9 +116,11 @@ def choose_autocast(device: Optional[torch.device] = None, *, what: str = "the e
     device = device or torch.device("cpu")
     rates = calibration(device)
     ratio = rates["bfloat16"] / rates["float32"]
-    choice = "bfloat16" if ratio >= BF16_MARGIN else None
-    logger.info("precision auto for %s on %s: %s (matmul bf16 %.1f GFLOP/s = %.2fx float32 %.1f GFLOP/s; bf16 needs >= %.1fx)",
-                what, device.type, choice or "float32", rates["bfloat16"] / 1e9, ratio, rates["float32"] / 1e9, BF16_MARGIN)
+    layer = rates["layer_bfloat16"] / rates["layer_float32"] if "layer_float32" in rates else None
+    choice = "bfloat16" if ratio >= BF16_MARGIN and layer is not None and layer >= BF16_MARGIN else None
+    logger.info("precision auto for %s on %s: %s (bf16 / float32: matmul %.2fx of %.1f GFLOP/s, encoder layer %s; "
+                "bf16 needs >= %.1fx on both)", what, device.type, choice or "float32", ratio, rates["float32"] / 1e9,
+                "not timed" if layer is None else f"{layer:.2f}x", BF16_MARGIN)
     return choice
 
 

@@ -18,7 +18,6 @@ import typer
 
 from electramed_spacy.pipeline import sentencizer  # noqa: F401  (registers electramed_sentencizer)
 
-
 KEEP = ("ner", "senter", "transformer", "tok2vec")
 SPLITTERS = ("senter", "parser", "electramed_sentencizer")
 

@@ -9,8 +9,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 HEAVY = ("spacy", "thinc", "spacy_transformers", "torch", "transformers")
 
 

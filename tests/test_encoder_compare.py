@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import typer
-
 from conftest import load_benchmark
 
 

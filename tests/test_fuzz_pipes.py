@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
+from conftest import TINY_TEXT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spacy.training import Example
 from spacy.util import load_config
 
-from conftest import TINY_TEXT
 from electramed_spacy.errors import ElectraMedError
 from electramed_spacy.pipeline.qa import qa_doc
 from electramed_spacy.pipeline.tokenizer import SURROGATE

@@ -4,7 +4,6 @@ import json
 
 import pytest
 import typer
-
 from conftest import load_benchmark, save_tiny_bert
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "aspirin", "causes", "ulcers", "in", "rats", "."]

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 FORBIDDEN: Dict[str, Tuple[str, ...]] = {
     "ml": ("electramed_spacy.pipeline", "electramed_spacy.corpora", "electramed_spacy.commands",
            "electramed_spacy.annotate", "electramed_spacy.pretraining"),
+    "training": ("electramed_spacy.corpora", "electramed_spacy.commands", "electramed_spacy.annotate",
+                 "electramed_spacy.pretraining"),
     "pipeline": ("electramed_spacy.corpora", "electramed_spacy.commands", "electramed_spacy.annotate",
                  "electramed_spacy.pretraining"),
     "corpora": ("electramed_spacy.pipeline", "electramed_spacy.ml", "electramed_spacy.commands",

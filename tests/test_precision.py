@@ -13,17 +13,25 @@ def measured(monkeypatch, tmp_path):
     """A calibration cache in tmp_path holding the given rates (no timing done)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
 
-    def write(fp32, bf16):
+    def write(fp32, bf16, layer=None):
+        rates = {"float32": fp32, "bfloat16": bf16}
+        if layer is not None:
+            rates.update(layer_float32=1000.0, layer_bfloat16=1000.0 * layer)
         path = tmp_path / "electramed" / "precision.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({precision._key(torch.device("cpu")): {"float32": fp32, "bfloat16": bf16}}))
+        path.write_text(json.dumps({precision._key(torch.device("cpu")): rates}))
 
     return write
 
 
-@pytest.mark.parametrize("fp32, bf16, expected", [(80e9, 0.9e9, None), (80e9, 90e9, None), (80e9, 400e9, "bfloat16")])
-def test_auto_picks_bf16_only_when_clearly_faster(measured, fp32, bf16, expected):
-    measured(fp32, bf16)
+@pytest.mark.parametrize("fp32, bf16, layer, expected", [
+    (80e9, 0.9e9, None, None),  # emulated bf16 (AVX2 only)
+    (80e9, 90e9, None, None),  # a tie keeps float32
+    (80e9, 400e9, 0.8, None),  # fast matmuls, but the layer as a whole is slower (casts, softmax, norms)
+    (80e9, 400e9, 2.5, "bfloat16"),
+])
+def test_auto_picks_bf16_only_when_clearly_faster(measured, fp32, bf16, layer, expected):
+    measured(fp32, bf16, layer)
     assert precision.resolve_autocast("auto") == expected
     assert precision.resolve_autocast("bfloat16") == "bfloat16" and precision.resolve_autocast(None) is None
 

@@ -6,9 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import load_benchmark, save_tiny_bert
-
 
 # (document id, folder, sentences); a sentence is (text, entities [(mention, charOffset or None)], pairs)
 # with pairs (e1 index, e2 index, ddi, type); charOffset None = computed from the first occurrence
@@ -174,6 +172,7 @@ def test_end_to_end_reads_pairs_of_predicted_mentions(anchor, ddi_dir, tmp_path,
     """--ner: every pair of predicted mentions of a sentence is classified and scored by the pipe's scorer
     against the gold relations of the DocBin (a missed mention loses its relations)."""
     import spacy
+
     from electramed_spacy.commands.corpora import convert
 
     convert([ddi_dir], tmp_path / "test.spacy", "ddi")

@@ -3,11 +3,11 @@ BERT built here: every row trains, counts the pairs it encoded, and the JSON car
 import json
 
 import spacy
-from spacy.tokens import DocBin
-
 from conftest import load_benchmark
-from electramed_spacy.corpora.ddi import read_ddi
+from spacy.tokens import DocBin
 from test_rel_hf_anchor import bert_dir, ddi_dir  # noqa: F401 (fixtures)
+
+from electramed_spacy.corpora.ddi import read_ddi
 
 CONFIG = __import__("pathlib").Path(__file__).resolve().parents[1] / "configs" / "rel.cfg"
 

@@ -2,7 +2,6 @@
 sources it comes from (BC5CDR by title, DDI-2013 by its sentences); others, and test text, stay out."""
 import pytest
 import typer
-
 from conftest import load_benchmark
 
 TEXT = """Aspirin causes ulcers.

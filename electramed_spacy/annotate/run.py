@@ -80,7 +80,9 @@ class Summary:
             setattr(self, key, getattr(self, key) + stats.get(key, 0))
 
     def as_dict(self) -> Dict[str, object]:
-        rate = (lambda n: round(n / self.seconds, 2) if self.seconds else 0.0)
+        def rate(n: int) -> float:
+            return round(n / self.seconds, 2) if self.seconds else 0.0
+
         return {**self.__dict__, "malformed": dict(self.malformed), "seconds": round(self.seconds, 2),
                 "docs_per_s": rate(self.documents), "words_per_s": rate(self.words)}
 

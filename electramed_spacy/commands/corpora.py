@@ -24,8 +24,8 @@ import typer
 from tqdm import tqdm
 from wasabi import msg
 
-from ._app import app
 from ..corpora.policies import DEPRECATED_DISCONTINUOUS, DISCONTINUOUS, FORMAT_DESCRIPTIONS
+from ._app import app
 
 
 @contextmanager
@@ -152,7 +152,7 @@ def convert(
         summary_json.write_text(json.dumps(summary.as_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _apply_label_map(docs, mapping: Dict[str, str], summary: "ConversionSummary", map_labels) -> None:
+def _apply_label_map(docs, mapping: Dict[str, str], summary, map_labels) -> None:
     """Relabel every Doc; the summary counts entities under their new labels and notes each renaming."""
     from collections import Counter
 

@@ -69,10 +69,13 @@ def metric_rows(metrics: Dict[str, object]) -> List[Tuple[str, str]]:
     rows = []
     flat = {**metrics, **(metrics.get("scores") or {})} if isinstance(metrics.get("scores"), dict) else metrics
     for key, value in flat.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.endswith(("_per_s", "wps")):
+        if key == "speed" or key.startswith("token_") or key.endswith(("_per_s", "wps", "_loss")):
+            continue  # speed and tokenizer scores are not accuracy
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             rows.append((key, f"{100 * value:.2f}" if 0 <= value <= 1 and isinstance(value, float) else str(value)))
         elif key.endswith("_per_type") and isinstance(value, dict):
-            rows += [(f"{key[:-9]} {label} F", f"{100 * v['f']:.2f}") for label, v in value.items() if isinstance(v, dict) and "f" in v]
+            prefix = key[: -len("_per_type")].removesuffix("_f")
+            rows += [(f"{prefix} {label} F", f"{100 * v['f']:.2f}") for label, v in value.items() if isinstance(v, dict) and "f" in v]
     return rows
 
 
@@ -87,12 +90,12 @@ def build_card(base: Dict[str, object], model_dir: Path, data: str, metrics: Lis
                  f"{encoder['parameters'] / 1e6:.1f}M parameters, initialised from {origin}" if encoder else "no transformer encoder")
     lead = "SAMPLE BUILD, plumbing only: trained on a few dozen made-up sentences; do not use its predictions. " if is_sample else ""
     card = dict(base)
-    card["description"] = f"{lead}{base.get('description', '')} Trained on {source['name']} ({train}); encoder: {described}."
+    card["description"] = f"{lead}{base.get('description', '')} Trained on {source['name']}: {train}. Encoder: {described}."
     card["license"] = source["license"]
     card["sources"] = [{k: v for k, v in source.items() if k in ("name", "url", "license")}, ELECTRA]
     card["url"] = base.get("url", PROJECT)
     lines = ["### Training", f"- data: {source['name']}: train `{train}`, dev `{dev}` (licence: {source['license']})",
-             f"- encoder: {described}"]
+             f"- encoder: {described}", "- the Accuracy table above is spaCy's: the dev scores of the best checkpoint"]
     for split, path in metrics:
         label = f"{split}, sample, plumbing only" if is_sample else split
         rows = metric_rows(srsly.read_json(path))

@@ -12,8 +12,8 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
-from ._app import app
 from ..pretraining.errors import PretrainError
+from ._app import app
 
 OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
 CONFIG_ARG = typer.Argument(..., help="Pre-training config, e.g. configs/pretrain_tiny.cfg", exists=False, dir_okay=False)

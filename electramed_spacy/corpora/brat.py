@@ -31,8 +31,17 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 from spacy.tokens import Doc, Span
 
 from ..relations import Relation, set_relations
-from .common import (DOC_ID, ConversionSummary, CorpusFormatError, as_offset, discontinuous_policy, doc_from_offsets, input_files,
-                     read_lines, read_text_bom)
+from .common import (
+    DOC_ID,
+    ConversionSummary,
+    CorpusFormatError,
+    as_offset,
+    discontinuous_policy,
+    doc_from_offsets,
+    input_files,
+    read_lines,
+    read_text_bom,
+)
 from .sentences import set_sentence_starts
 
 IGNORED = {"A": "attribute", "M": "attribute", "N": "normalisation", "#": "note", "E": "event", "*": "equivalence"}

@@ -24,13 +24,13 @@ through `common.read_lines` (UTF-8, a leading BOM removed, so it never sticks to
 the first token).
 """
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from .common import DOC_ID, MENTIONS_KEY, ConversionSummary, CorpusFormatError, read_lines
 from ..iob import _split_tag, tags_to_spans  # noqa: F401 (re-exported: the decoding rule lives there)
+from .common import DOC_ID, MENTIONS_KEY, ConversionSummary, CorpusFormatError, read_lines
 
 SCHEMES = ("auto", "iob1", "iob2")
 CONLL_PATTERNS = ("*.tsv", "*.conll", "*.iob", "*.iob2", "*.bio")

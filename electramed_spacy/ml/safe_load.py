@@ -14,8 +14,8 @@ setup.cfg asks for torch >= 2.6, whose `weights_only` loader has no known escape
 """
 import io
 import tempfile
-from pathlib import Path
 import warnings
+from pathlib import Path
 from typing import Dict, Mapping
 
 import torch

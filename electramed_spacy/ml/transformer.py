@@ -35,7 +35,6 @@ from ..precision import AUTO, resolve_autocast
 from .loading import LOAD_ERRORS, encoder_load_error
 from .safe_load import SafeHFShim
 
-
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 QUANTIZE_MODES = ("dynamic_int8", "dynamic_int8_per_channel")
 

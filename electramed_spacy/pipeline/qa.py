@@ -83,10 +83,10 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import minibatch
 from thinc.api import Config, Model, set_dropout_rate
 
-from ..qa_doc import ANSWER_LABEL, ANSWERS_KEY, carry_question, install_qa_extensions
 from ..about import ELECTRAMED_HUB_ID
 from ..errors import ElectraMedError, Errors
 from ..ml.qa_model import QAOutput, decode_windows, window_targets
+from ..qa_doc import ANSWER_LABEL, ANSWERS_KEY, carry_question, install_qa_extensions
 from .qa_metrics import make_qa_scorer
 
 DEFAULT_QA_MODEL = Config().from_str(

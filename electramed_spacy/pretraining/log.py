@@ -14,12 +14,12 @@ def truncate_log(path: Path, step: int) -> None:
     """On resume, drop log lines after the checkpoint's step so the log matches one uninterrupted run."""
     if not path.exists():
         return
-    lines = [l for l in path.read_text(encoding="utf8").splitlines() if l.strip() and json.loads(l)["step"] <= step]
-    path.write_text("".join(l + "\n" for l in lines), encoding="utf8")
+    lines = [line for line in path.read_text(encoding="utf8").splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf8")
 
 
 def read_log(path: Path) -> List[Dict[str, Any]]:
-    return [json.loads(l) for l in Path(path).read_text(encoding="utf8").splitlines() if l.strip()] if Path(path).exists() else []
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf8").splitlines() if line.strip()] if Path(path).exists() else []
 
 
 def base_rate_entropy(p: float) -> float:

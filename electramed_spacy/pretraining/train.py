@@ -36,14 +36,23 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .checkpoint import (CHECKPOINTS, StopSignal, latest_checkpoint, load_newest, remove_dead_tmp, resume_position,
-                         rng_state, save_checkpoint, set_rng_state)
+from ..precision import AUTO, choose_autocast
+from .checkpoint import (
+    CHECKPOINTS,
+    StopSignal,
+    latest_checkpoint,
+    load_newest,
+    remove_dead_tmp,
+    resume_position,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .config import config_to_str, load_config, parse_overrides
 from .data import PackedSequences, batch_indices, fingerprint, resolve_corpus, scan_corpus, token_type_ids
 from .errors import PretrainError
 from .log import LOG, plot_curves, truncate_log
 from .masking import TokenMasker
-from ..precision import AUTO, choose_autocast
 from .model import build_pretrainer, count_params, get_lr, param_groups
 from .prepare import prepare_data
 from .probe import Probe

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 import spacy
+from annotate_helpers import MEDLINE, output_bytes, records, shard_files, tiny_pipeline, write_jsonl
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
 
-from annotate_helpers import MEDLINE, output_bytes, records, shard_files, tiny_pipeline, write_jsonl
 from electramed_spacy.annotate import annotate
 from electramed_spacy.annotate.output import doc_to_record
 from electramed_spacy.cli import app

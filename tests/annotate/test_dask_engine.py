@@ -2,9 +2,9 @@
 import json
 
 import pytest
+from annotate_helpers import output_bytes, records, shard_files, tiny_pipeline, write_jsonl
 from typer.testing import CliRunner
 
-from annotate_helpers import output_bytes, records, shard_files, tiny_pipeline, write_jsonl
 from electramed_spacy.cli import app
 
 pytest.importorskip("distributed", reason="the dask extra is not installed: pip install 'electramed-spacy[dask]'")

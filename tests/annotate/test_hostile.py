@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from annotate_helpers import output_bytes, records, shard_files, tiny_pipeline, write_jsonl
 from typer.testing import CliRunner
 
-from annotate_helpers import output_bytes, records, shard_files, tiny_pipeline, write_jsonl
 from electramed_spacy.annotate import annotate
 from electramed_spacy.cli import app
 

@@ -3,8 +3,8 @@ import gzip
 import json
 
 import pytest
-
 from annotate_helpers import MEDLINE
+
 from electramed_spacy.annotate.inputs import Malformed, Record, read_medline, read_records, resolve_input
 
 PUBTATOR = MEDLINE.parents[1] / "ner" / "bc5cdr_sample.PubTator.txt"

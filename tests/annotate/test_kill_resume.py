@@ -12,9 +12,9 @@ import time
 
 import pytest
 import spacy
+from annotate_helpers import output_bytes, records, shard_files, tiny_pipeline, write_jsonl
 from spacy.language import Language
 
-from annotate_helpers import output_bytes, records, shard_files, tiny_pipeline, write_jsonl
 from electramed_spacy.annotate import annotate
 
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 import spacy
+from annotate_helpers import records, tiny_pipeline, write_jsonl
 from typer.testing import CliRunner
 
-from annotate_helpers import records, tiny_pipeline, write_jsonl
 from electramed_spacy.annotate.run import load_pipeline, quantize_overrides
 from electramed_spacy.cli import app
 

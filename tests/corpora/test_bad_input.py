@@ -48,7 +48,7 @@ def test_pubtator_bad_input(tmp_path, content, line, problem, expected):
         list(read_pubtator(path, NLP.make_doc))
     message = str(err.value)
     assert message.startswith(f"{path}:{line}: "), message
-    assert problem in message and f"Expected: " in message and expected in message, message
+    assert problem in message and "Expected: " in message and expected in message, message
 
 
 CONLL_CASES = [
@@ -120,7 +120,7 @@ def test_pubtator_malformed_offsets_are_counted_drops_in_count_mode(tmp_path):
     assert doc._.concept_relations == [["D1", "D2", "CID"]]
 
 
-def _undecodable(tmp_path, name, before: str, after: str = "\n") -> "Path":
+def _undecodable(tmp_path, name, before: str, after: str = "\n"):
     path = tmp_path / name
     path.write_bytes(before.encode("utf8") + b"caf\xe9" + after.encode("utf8"))
     return path

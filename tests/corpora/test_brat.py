@@ -1,8 +1,8 @@
 """brat standoff reader: mentions, relations, discontinuous policy, ignored lines."""
 import pytest
 import spacy
-
 from conftest import FIXTURES
+
 from electramed_spacy.corpora.brat import read_brat
 from electramed_spacy.corpora.common import MENTIONS_KEY, NOTE_WHITESPACE, ConversionSummary, CorpusFormatError
 

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 import spacy
+from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.tokens import Doc
 from spacy.training import biluo_to_iob, offsets_to_biluo_tags
 
-from conftest import FIXTURES
 from electramed_spacy.corpora.common import MENTIONS_KEY, ConversionSummary
 from electramed_spacy.corpora.conll import read_conll, spans_to_tags, tags_to_spans, write_conll
 
@@ -93,7 +93,7 @@ def test_property_offsets_to_bio_to_offsets(words, data):
     iob1 = spans_to_tags(n, tags_to_spans(iob2), scheme="iob1")
     assert tags_to_spans(iob1, scheme="iob1") == token_spans
     # and through files in both schemes
-    doc.ents = [doc.char_span(s, e, label=l) for s, e, l in offsets]
+    doc.ents = [doc.char_span(s, e, label=label) for s, e, label in offsets]
     doc[0].is_sent_start = True
     with tempfile.TemporaryDirectory() as tmp:
         for scheme in ("iob1", "iob2"):

@@ -19,11 +19,11 @@ from typing import Callable, Dict, Iterable, List, NamedTuple, Sequence
 
 import pytest
 import spacy
+from conftest import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spacy.tokens import Doc
 
-from conftest import FIXTURES
 from electramed_spacy.corpora.bioasq import ANSWERS_KEY, golden_to_docs, read_squad_json
 from electramed_spacy.corpora.brat import read_brat
 from electramed_spacy.corpora.chemprot import read_chemprot_pure, read_chemprot_sentences

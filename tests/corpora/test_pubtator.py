@@ -1,9 +1,9 @@
 """PubTator reader on small BC5CDR / NCBI-disease style fixtures."""
 import pytest
 import spacy
+from conftest import FIXTURES
 from spacy.tokens import DocBin
 
-from conftest import FIXTURES
 from electramed_spacy.corpora.common import MENTIONS_KEY, NOTE_WHITESPACE, ConversionSummary, CorpusFormatError
 from electramed_spacy.corpora.pubtator import NOTE_COMPOSITE, NOTE_CONCEPT_ONLY, read_pubtator
 from electramed_spacy.corpora.sentences import NOTE_SUPPRESSED

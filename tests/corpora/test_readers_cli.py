@@ -5,12 +5,12 @@ import sys
 
 import pytest
 import spacy
+from conftest import FIXTURES
 from spacy.tokens import DocBin
 from spacy.util import registry
 from thinc.api import Config
 from typer.testing import CliRunner
 
-from conftest import FIXTURES
 from electramed_spacy.cli import app
 
 NER = FIXTURES / "ner"

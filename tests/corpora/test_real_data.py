@@ -1,8 +1,8 @@
 """Integration: convert the real BC5CDR corpus from ../shared/data (skipped when absent)."""
 import pytest
 import spacy
-
 from conftest import require_shared
+
 from electramed_spacy.corpora.common import MENTIONS_KEY, ConversionSummary
 from electramed_spacy.corpora.readers import iter_docs
 

@@ -91,8 +91,9 @@ def test_pickled_code_in_the_weights_never_runs(saved_pipeline, tmp_path, monkey
 
 def test_encoder_owning_shims_check_names_and_weights(tiny_electra, tmp_path, monkeypatch):
     """The QA / marked-pair models' own shim (EncoderShim) goes through the same checks."""
-    from electramed_spacy.ml.qa_model import QAModule, QAShim
     from transformers import AutoModel, AutoTokenizer
+
+    from electramed_spacy.ml.qa_model import QAModule, QAShim
 
     shim = QAShim(QAModule(AutoModel.from_pretrained(tiny_electra)))
     shim.tokenizer = AutoTokenizer.from_pretrained(tiny_electra)

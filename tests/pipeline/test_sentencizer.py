@@ -1,10 +1,9 @@
 """`electramed_sentencizer`: abbreviations, brackets and lower-case continuations do not end a sentence."""
 import pytest
 import spacy
+from conftest import require_shared
 
 from electramed_spacy.pipeline import sentencizer  # noqa: F401
-
-from conftest import require_shared
 
 
 def _sents(text):

@@ -1,7 +1,7 @@
 """Config schema: every key known, misspellings suggested, overrides parsed."""
 import pytest
 
-from electramed_spacy.pretraining.config import config_to_str, config_from_str, load_config, parse_overrides
+from electramed_spacy.pretraining.config import config_from_str, config_to_str, load_config, parse_overrides
 from electramed_spacy.pretraining.errors import PretrainError
 
 from .conftest import REPO, TINY_CFG
@@ -39,7 +39,7 @@ def test_wrong_type_and_choice():
 
 
 def test_missing_key():
-    text = "\n".join(l for l in TINY_CFG.read_text().splitlines() if not l.startswith("grad_clip"))
+    text = "\n".join(line for line in TINY_CFG.read_text().splitlines() if not line.startswith("grad_clip"))
     with pytest.raises(PretrainError, match=r"\[training\] lacks grad_clip"):
         config_from_str(text)
 

@@ -2,8 +2,8 @@
 the generator warm start copies the checkpoint's lower layers, and misuse fails before any work."""
 import pytest
 import torch
-
 from conftest import save_tiny_bert
+
 from electramed_spacy.pretraining.errors import PretrainError
 from electramed_spacy.pretraining.model import build_pretrainer
 from electramed_spacy.pretraining.train import pretrain

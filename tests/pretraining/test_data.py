@@ -7,7 +7,12 @@ import pytest
 from transformers import AutoTokenizer
 
 from electramed_spacy.pretraining.data import (
-    PackedSequences, batch_indices, build_shards, resolve_corpus, scan_corpus, token_type_ids,
+    PackedSequences,
+    batch_indices,
+    build_shards,
+    resolve_corpus,
+    scan_corpus,
+    token_type_ids,
 )
 from electramed_spacy.pretraining.errors import PretrainError
 from electramed_spacy.pretraining.prepare import prepare_data
@@ -26,8 +31,8 @@ def test_shard_round_trip(corpus, tmp_path):
     assert (ids[:, 0] == tok.cls_token_id).all()
     special = set(tok.all_special_ids)
     flat = [i for row in ids for i in row if i not in special]
-    lines = [l for l in corpus.read_text().splitlines() if l.strip()]
-    expected = [i for l in lines for i in tok(l, add_special_tokens=False)["input_ids"]]
+    lines = [line for line in corpus.read_text().splitlines() if line.strip()]
+    expected = [i for line in lines for i in tok(line, add_special_tokens=False)["input_ids"]]
     assert flat == expected, "packing must keep every wordpiece, in order"
     assert tok.decode(flat) == tok.decode(expected)
     # ids back to text == the corpus up to normalisation (lowercase, spacing around punctuation)

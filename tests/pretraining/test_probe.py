@@ -6,18 +6,18 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import save_tiny_bert
 from transformers import AutoModel, AutoTokenizer
 from typer.testing import CliRunner
 
-from conftest import save_tiny_bert
 from electramed_spacy.cli import app
+from electramed_spacy.iob import tags_to_spans
 from electramed_spacy.pretraining.errors import PretrainError
 from electramed_spacy.pretraining.log import LOG, read_log
-from electramed_spacy.iob import tags_to_spans
 from electramed_spacy.pretraining.probe import paired_bootstrap, probe, read_conll
 from electramed_spacy.pretraining.train import pretrain
 
-from .conftest import TINY_CFG, tiny_config
+from .conftest import tiny_config
 
 CHEMICALS = {"naloxone", "clonidine", "cisplatin", "aspirin"}
 DISEASES = {"nephrotoxicity", "stroke"}

@@ -3,9 +3,7 @@ repetition of benchmarks/shard_scale.py; nothing here is timed."""
 
 import pytest
 import torch
-
 from conftest import load_benchmark
-
 
 
 def _load(name):

@@ -7,10 +7,10 @@ import signal
 import pytest
 import torch
 
-from electramed_spacy.pretraining.errors import PretrainError
-from electramed_spacy.pretraining.model import build_pretrainer, get_lr, param_groups
 from electramed_spacy.pretraining.checkpoint import latest_checkpoint
+from electramed_spacy.pretraining.errors import PretrainError
 from electramed_spacy.pretraining.log import LOG, read_log
+from electramed_spacy.pretraining.model import build_pretrainer, get_lr, param_groups
 from electramed_spacy.pretraining.train import pretrain
 
 from .conftest import tiny_config, write_corpus

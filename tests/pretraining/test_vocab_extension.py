@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import save_tiny_bert
+
 from electramed_spacy.pretraining.config import load_config
 from electramed_spacy.pretraining.errors import PretrainError
 from electramed_spacy.pretraining.model import build_pretrainer

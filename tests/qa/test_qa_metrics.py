@@ -6,7 +6,12 @@ from spacy.training import Example
 
 from electramed_spacy.corpora.bioasq import make_qa_doc
 from electramed_spacy.pipeline.qa_metrics import (
-    aggregate_answers, aggregate_docs, bioasq_factoid_scores, make_qa_scorer, normalize_answer, score_question,
+    aggregate_answers,
+    aggregate_docs,
+    bioasq_factoid_scores,
+    make_qa_scorer,
+    normalize_answer,
+    score_question,
 )
 
 

@@ -15,7 +15,14 @@ from typer.testing import CliRunner
 from electramed_spacy.cli import app
 from electramed_spacy.corpora.bioasq import make_qa_doc
 from electramed_spacy.errors import ElectraMedError
-from electramed_spacy.ml.qa_model import MASKED_LOGIT, QAOutput, build_qa_model, decode_windows, encode_windows, window_targets
+from electramed_spacy.ml.qa_model import (
+    MASKED_LOGIT,
+    QAOutput,
+    build_qa_model,
+    decode_windows,
+    encode_windows,
+    window_targets,
+)
 from electramed_spacy.pipeline.qa import ask, ask_pipe, qa_doc
 
 ROOT = Path(__file__).resolve().parents[2]

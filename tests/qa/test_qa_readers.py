@@ -9,7 +9,12 @@ from typer.testing import CliRunner
 
 from electramed_spacy.cli import app
 from electramed_spacy.corpora.bioasq import (
-    detect_format, golden_synonyms, golden_to_docs, question_key, read_bioasq_golden, read_squad_json,
+    detect_format,
+    golden_synonyms,
+    golden_to_docs,
+    question_key,
+    read_bioasq_golden,
+    read_squad_json,
 )
 from electramed_spacy.corpora.common import ConversionSummary, CorpusFormatError
 

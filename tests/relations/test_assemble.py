@@ -4,10 +4,9 @@ import sys
 from pathlib import Path
 
 import spacy
+from re_helpers import TRAIN_DATA, make_gold, rel_tuples, tiny_nlp
 from spacy.training import Example
 from thinc.api import fix_random_seed
-
-from re_helpers import TRAIN_DATA, make_gold, rel_tuples, tiny_nlp
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "assemble_ner_rel.py"
 

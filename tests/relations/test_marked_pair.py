@@ -4,14 +4,20 @@ import re
 import numpy
 import pytest
 import spacy
+from re_helpers import TRAIN_DATA, make_gold, rel_tuples
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from electramed_spacy.corpora.gold_entities import copy_gold_entities
 from electramed_spacy.errors import ElectraMedError
-from electramed_spacy.ml.marked_pair_model import encode_contexts, encode_pairs, fit_window, mark_pair, mark_spans, marker_type
-
-from re_helpers import TRAIN_DATA, make_gold, rel_tuples
+from electramed_spacy.ml.marked_pair_model import (
+    encode_contexts,
+    encode_pairs,
+    fit_window,
+    mark_pair,
+    mark_spans,
+    marker_type,
+)
 
 
 @pytest.fixture(scope="module")
@@ -246,9 +252,9 @@ def test_checkpointed_batches_give_the_same_gradients(tiny_bert):
     """More than two batches in a training forward are checkpointed (bounded memory): same outputs
     and the same encoder gradients as one batch holding every pair."""
     import torch
+    from transformers import AutoModel
 
     from electramed_spacy.ml.marked_pair_model import MarkedPairModule, _batches
-    from transformers import AutoModel
 
     tok = _tokenizer(tiny_bert)
     nlp = spacy.blank("en")

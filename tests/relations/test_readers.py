@@ -5,18 +5,16 @@ from pathlib import Path
 
 import pytest
 import spacy
+from conftest import require_shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from re_helpers import RE_FIXTURES, rel_tuples
 from spacy.tokens import DocBin
 
 from electramed_spacy.corpora.chemprot import read_chemprot_pure, read_chemprot_sentences, strip_markers
-from electramed_spacy.corpora.common import ConversionSummary, CorpusFormatError
-from electramed_spacy.corpora.common import split_dev
+from electramed_spacy.corpora.common import ConversionSummary, CorpusFormatError, split_dev
 from electramed_spacy.corpora.ddi import read_ddi, read_ddi_file
 from electramed_spacy.ml.relation_model import configure_relation_candidates
-
-from conftest import require_shared
-from re_helpers import RE_FIXTURES, rel_tuples
 
 DDI_SAMPLE = RE_FIXTURES / "ddi" / "interaction_sample.xml"
 NLP = spacy.blank("en")

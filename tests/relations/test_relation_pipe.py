@@ -1,18 +1,20 @@
 """The electramed_relation_extractor pipe on a tiny random ELECTRA (spancat-style tests)."""
 import json
+
 import numpy
 import pytest
 import spacy
+from re_helpers import TRAIN_DATA, make_gold, rel_tuples, tiny_nlp
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from electramed_spacy.ml.relation_model import (
-    PAIR_REPRESENTATIONS, configure_relation_candidates, configure_relation_candidates_v2,
-)
 from electramed_spacy.corpora.gold_entities import copy_gold_entities, create_gold_entity_corpus
-
-from re_helpers import TRAIN_DATA, make_gold, rel_tuples, tiny_nlp
+from electramed_spacy.ml.relation_model import (
+    PAIR_REPRESENTATIONS,
+    configure_relation_candidates,
+    configure_relation_candidates_v2,
+)
 
 SCORE_KEYS = {"rel_micro_p", "rel_micro_r", "rel_micro_f", "rel_f_per_type"}
 
@@ -96,8 +98,9 @@ def test_pair_representations_train_and_predict(tiny_electra, representation):
 
 
 def test_unknown_representation_is_explained():
-    from electramed_spacy.ml.relation_model import build_relation_model
     from thinc.api import Linear
+
+    from electramed_spacy.ml.relation_model import build_relation_model
 
     with pytest.raises(ValueError, match="pair_representation 'markers' is not known"):
         build_relation_model(Linear(), pair_representation="markers")

@@ -3,14 +3,13 @@ from pathlib import Path
 
 import pytest
 import spacy
+from re_helpers import RE_FIXTURES, TRAIN_DATA, make_gold
 from spacy.tokens import DocBin
 from spacy.util import load_config, load_model_from_config
 from typer.testing import CliRunner
 
 from electramed_spacy.cli import app
 from electramed_spacy.visualize import render_relations
-
-from re_helpers import RE_FIXTURES, TRAIN_DATA, make_gold
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 NLP = spacy.blank("en")
