@@ -36,7 +36,7 @@ def _start(nlp_path, input_path, out, *extra):
     """`electramed annotate` in its own process (as a user's shell runs it)."""
     cmd = [sys.executable, "-m", "electramed_spacy.cli", "annotate", str(nlp_path), str(input_path), str(out),
            "--quiet", "--shard-size", "50", "--batch-size", "8", *map(str, extra)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
 def _wait_for(condition, seconds=120.0):
@@ -66,7 +66,10 @@ def test_killed_with_two_workers_then_rerun_gives_the_uninterrupted_output(nlp_p
     assert _wait_for(lambda: len(shard_files(out)) >= 2 and _workers_of(out)), run.stdout.read() if run.poll() else ""
     workers = _workers_of(out)
     assert len(workers) == 2
-    run.send_signal(sig)
+    if sig == signal.SIGINT:  # Ctrl-C: the terminal signals the whole process group, workers included
+        os.killpg(run.pid, sig)
+    else:  # a kill of the main process only: its workers are left to be found
+        run.send_signal(sig)
     run.wait(60)  # a Ctrl-C used to hang here until pressed twice
     assert run.returncode != 0
     assert _wait_for(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
