@@ -72,3 +72,13 @@ def output_bytes(output: Path) -> bytes:
 
 def records(output: Path) -> List[dict]:
     return [json.loads(line) for line in output_bytes(output).decode("utf8").splitlines()]
+
+
+def annotate_cli(*args):
+    """(exit code, output) of `electramed annotate ARGS --quiet`, in this process."""
+    from typer.testing import CliRunner
+
+    from electramed_spacy.cli import app
+
+    result = CliRunner().invoke(app, ["annotate", *map(str, args), "--quiet"])
+    return result.exit_code, result.output

@@ -12,24 +12,17 @@ from pathlib import Path
 
 import psutil
 import pytest
-from annotate_helpers import output_bytes, records, shard_files, tiny_pipeline, write_jsonl
-from typer.testing import CliRunner
+from annotate_helpers import annotate_cli, output_bytes, records, shard_files, tiny_pipeline, write_jsonl
 
 from electramed_spacy.annotate import annotate
-from electramed_spacy.cli import app
 
-runner = CliRunner()
 DDI_XML = Path(__file__).resolve().parents[1] / "fixtures" / "re" / "ddi" / "interaction_sample.xml"
+_cli = annotate_cli
 
 
 @pytest.fixture(scope="module")
 def nlp_path(tmp_path_factory):
     return tiny_pipeline(tmp_path_factory)
-
-
-def _cli(*args):
-    result = runner.invoke(app, ["annotate", *map(str, args), "--quiet"])
-    return result.exit_code, result.output
 
 
 def _start(nlp_path, input_path, out, *extra):
