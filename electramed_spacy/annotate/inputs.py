@@ -102,6 +102,11 @@ def resolve_input(path: Union[str, Path], fmt: str = "auto", exclude: Optional[P
     return files, fmt
 
 
+def portable(path: Union[str, Path]) -> str:
+    """A path as text that JSON can hold, whatever bytes the file system gave (undecodable ones as \\xNN)."""
+    return os.fsencode(Path(path).as_posix()).decode("utf-8", "backslashreplace")
+
+
 def read_records(files: List[Path], fmt: str) -> Iterator[Item]:
     """Every record of `files`, in order, as Record or Malformed."""
     reader = {"medline": read_medline, "pubtator": read_pubtator, "jsonl": read_jsonl, "txt": None, "lines": read_lines_file}[fmt]
@@ -234,7 +239,7 @@ def read_jsonl(path: Path) -> Iterator[Item]:
 
 def read_lines_file(path: Path) -> Iterator[Item]:
     """One record per non-empty line (one abstract per line); id = `path:line`."""
-    name = os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+    name = portable(path)
     for number, line in _lines(path):
         if isinstance(line, Malformed):
             yield line
@@ -253,5 +258,4 @@ def read_txt_files(files: List[Path]) -> Iterator[Item]:
             line = data[: err.start].count(b"\n") + 1
             yield Malformed(f"{path}:{line}", "not UTF-8", f"byte {data[err.start]:#x}")
             continue
-        doc_id = os.fsencode(path.relative_to(base).with_suffix("").as_posix()).decode("utf-8", "backslashreplace")
-        yield Record(doc_id, text, os.fsencode(str(path)).decode("utf-8", "backslashreplace"))
+        yield Record(portable(path.relative_to(base).with_suffix("")), text, portable(path))

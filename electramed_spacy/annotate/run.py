@@ -45,7 +45,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Un
 import spacy
 from tqdm import tqdm
 
-from .inputs import FORMATS, Item, Malformed, Record, read_records, resolve_input
+from .inputs import FORMATS, Item, Malformed, Record, portable, read_records, resolve_input
 from .output import EXTENSIONS, ShardBuffer, as_input, open_output, shard_path, tmp_path, write_atomic
 
 ON_ERROR = ("count", "stop")
@@ -161,7 +161,7 @@ def _settings(pipeline, input_path, files, fmt, nlp, shard_size, output_format, 
         "pipeline_meta": f"{meta.get('lang')}_{meta.get('name')}-{meta.get('version')} {nlp.pipe_names}",
         "pipeline_sha256": _folder_sha256(folder) if folder is not None else None,
         "format": fmt,
-        "files": [[_portable(f.relative_to(root)), f.stat().st_size, _edges_sha1(f)] for f in files],
+        "files": [[portable(f.relative_to(root)), f.stat().st_size, _edges_sha1(f)] for f in files],
         "max_length": nlp.max_length,
         "shard_size": shard_size,
         "output_format": output_format,
@@ -171,17 +171,12 @@ def _settings(pipeline, input_path, files, fmt, nlp, shard_size, output_format, 
     return settings
 
 
-def _portable(path: Path) -> str:
-    """A path as text that JSON can hold, whatever bytes the file system gave (undecodable ones as \\xNN)."""
-    return os.fsencode(path.as_posix()).decode("utf-8", "backslashreplace")
-
-
 def _folder_sha256(folder: Path) -> str:
     """sha256 over every file's path and contents under a pipeline folder: other weights saved under the
     same name and version (or over the same folder) are another pipeline."""
     digest = hashlib.sha256()
     for f in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(_portable(f.relative_to(folder)).encode("utf8") + b"\0")
+        digest.update(portable(f.relative_to(folder)).encode("utf8") + b"\0")
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
