@@ -216,8 +216,8 @@ def end_to_end(model, tokenizer, nlp, ner: str, docs_path: Path, bf16: bool) -> 
     from spacy.scorer import get_ner_prf
     from spacy.training import Corpus, Example
 
+    from electramed_spacy.doc.relations import Relation, set_relations
     from electramed_spacy.pipeline.relation_extractor import score_relations
-    from electramed_spacy.relations import Relation, set_relations
 
     examples = list(Corpus(str(docs_path))(nlp))
     docs = list(tqdm(nlp.pipe(eg.predicted for eg in examples), desc="ner", total=len(examples)))

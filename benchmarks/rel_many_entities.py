@@ -1,6 +1,6 @@
 """Time and peak memory of marking and tokenising the candidate pairs of one sentence with N entities.
 
-The marked-pair relation model (`electramed.RelationModel.v3`) encodes each candidate pair as its own
+The marked-pair relation model (`electramed.MarkedPairRelationModel.v1`) encodes each candidate pair as its own
 marked sequence; this measures that input side (the encoder's cost is per sequence of at most
 `max_length` wordpieces, the same for any sentence length). Usage:
 
@@ -16,8 +16,8 @@ import spacy
 import typer
 from transformers import AutoTokenizer
 
-from electramed_spacy.ml.marked_pair_model import encode_pairs
-from electramed_spacy.ml.relation_model import configure_relation_candidates_v2
+from electramed_spacy.ml.relations.candidates import configure_relation_candidates_v2
+from electramed_spacy.ml.relations.marked_pair import encode_pairs
 
 DRUGS = ["naloxone", "clonidine", "warfarin", "aspirin", "cisplatin"]
 

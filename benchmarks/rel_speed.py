@@ -27,7 +27,7 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 
 from electramed_spacy.corpora.gold_entities import copy_gold_entities, gold_input_pipes
-from electramed_spacy.relations import install_extensions
+from electramed_spacy.doc.relations import install_extensions
 
 
 def main(

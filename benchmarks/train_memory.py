@@ -26,7 +26,7 @@ import json, sys, time
 args = json.loads(sys.argv[1])
 import torch
 torch.set_num_threads(args["threads"])
-from electramed_spacy.memory import set_mmap_threshold
+from electramed_spacy.training.memory import set_mmap_threshold
 if args["threshold"]:
     assert set_mmap_threshold(args["threshold"]), "not glibc"
 import spacy

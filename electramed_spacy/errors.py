@@ -6,7 +6,7 @@ Every coded message of the package lives here; each says what was wrong, where
 - E001-E009  encoder loading and windows (`ml/transformer.py`, shared by `ml/qa_model.py`)
 - E010-E019  tokenizer (`pipeline/tokenizer.py`)
 - E020-E039  extractive QA (`ml/qa_model.py`, `pipeline/qa.py`)
-- E040-E059  relations (`relations.py`, `ml/relation_model.py`, `pipeline/relation_extractor.py`)
+- E040-E059  relations (`relations.py`, `ml/relations/pooled.py`, `pipeline/relation_extractor.py`)
 - E060-E069  training callbacks and encoder-owning models (`memory.py`, `frozen_encoder.py`, `ml/encoder_shim.py`);
              E060-E062 were published as E055-E057 and are still reachable under those names
 

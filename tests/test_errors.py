@@ -6,10 +6,10 @@ import pytest
 import spacy
 from spacy.vocab import Vocab
 
+from electramed_spacy.doc.relations import Relation, set_relations
 from electramed_spacy.errors import ElectraMedError, Errors
-from electramed_spacy.ml.relation_model import configure_relation_candidates_v2
+from electramed_spacy.ml.relations.candidates import configure_relation_candidates_v2
 from electramed_spacy.pipeline.relation_extractor import RelationExtractor
-from electramed_spacy.relations import Relation, set_relations
 
 PACKAGE = Path(__file__).resolve().parents[1] / "electramed_spacy"
 # the ranges the errors module documents

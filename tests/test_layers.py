@@ -1,14 +1,16 @@
-"""Dependencies point one way (STYLE.md, issue 11): checked on the source, by parsing every import.
+"""Dependencies point one way (STYLE.md): checked on the source, by parsing every import.
 
+    formats/                             plain Python: IOB tags, CoNLL lines, entity markers
+    doc/                                 the Doc contracts (relations, QA) and the renderer: spaCy only
     pipeline/ -> ml/ -> spaCy/thinc      pipeline and ml never import corpora/
-    pretraining/                         no spaCy/thinc; nothing from pipeline, ml, corpora
-    corpora/                             know only Docs: nothing from pipeline, ml
+    training/                            spaCy training callbacks and the resumable loop
+    pretraining/                         no spaCy/thinc; nothing from pipeline, ml, corpora, doc, training
+    corpora/                             know only Docs: nothing from pipeline, ml, training
     cli.py                               imported by no module of the package
     commands/                            imported only by cli.py and by each other
 
-Imports inside functions count too (a lazy import is still a dependency). The leaf Doc
-contracts (`relations.py`, `qa_doc.py`) and `errors.py` / `about.py` may be imported by
-every layer except pretraining, which may use `errors.py`, `about.py` and `precision.py` only.
+Imports inside functions count too (a lazy import is still a dependency). `formats/`, `errors.py`,
+`about.py` and `precision.py` may be imported by every layer; `doc/` by every layer but pretraining.
 """
 import ast
 from pathlib import Path
@@ -20,28 +22,20 @@ PACKAGE = "electramed_spacy"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
 # layer -> module prefixes it must not import
+P = "electramed_spacy."
 FORBIDDEN: Dict[str, Tuple[str, ...]] = {
-    "ml": ("electramed_spacy.pipeline", "electramed_spacy.corpora", "electramed_spacy.commands",
-           "electramed_spacy.annotate", "electramed_spacy.pretraining"),
-    "training": ("electramed_spacy.corpora", "electramed_spacy.commands", "electramed_spacy.annotate",
-                 "electramed_spacy.pretraining"),
-    "pipeline": ("electramed_spacy.corpora", "electramed_spacy.commands", "electramed_spacy.annotate",
-                 "electramed_spacy.pretraining"),
-    "corpora": ("electramed_spacy.pipeline", "electramed_spacy.ml", "electramed_spacy.commands",
-                "electramed_spacy.annotate"),
-    "pretraining": ("spacy", "thinc", "spacy_transformers", "electramed_spacy.pipeline", "electramed_spacy.ml",
-                    "electramed_spacy.corpora", "electramed_spacy.commands", "electramed_spacy.annotate",
-                    "electramed_spacy.relations", "electramed_spacy.qa_doc", "electramed_spacy.visualize"),
-    # the leaf modules: Doc contracts, the errors table, metadata
-    "relations": ("electramed_spacy.pipeline", "electramed_spacy.ml", "electramed_spacy.corpora",
-                  "electramed_spacy.commands", "electramed_spacy.pretraining", "electramed_spacy.annotate"),
-    "qa_doc": ("electramed_spacy.pipeline", "electramed_spacy.ml", "electramed_spacy.corpora",
-               "electramed_spacy.commands", "electramed_spacy.pretraining", "electramed_spacy.annotate"),
-    "errors": ("spacy", "thinc", "torch", "electramed_spacy.pipeline", "electramed_spacy.ml",
-               "electramed_spacy.corpora", "electramed_spacy.commands", "electramed_spacy.pretraining"),
-    "about": ("electramed_spacy.",),
-    "iob": ("spacy", "thinc", "torch", "electramed_spacy."),  # tag decoding shared by corpora and pretraining
-    "precision": ("spacy", "thinc", "electramed_spacy."),  # the measured precision choice, shared by ml and pretraining
+    "formats": ("spacy", "thinc", "torch", "transformers", P + "errors", P + "doc", P + "ml", P + "pipeline",
+                P + "corpora", P + "training", P + "pretraining", P + "commands", P + "annotate"),
+    "doc": (P + "pipeline", P + "ml", P + "corpora", P + "training", P + "commands", P + "pretraining", P + "annotate"),
+    "ml": (P + "pipeline", P + "corpora", P + "commands", P + "annotate", P + "pretraining", P + "training"),
+    "training": (P + "corpora", P + "commands", P + "annotate", P + "pretraining"),
+    "pipeline": (P + "corpora", P + "commands", P + "annotate", P + "pretraining", P + "training"),
+    "corpora": (P + "pipeline", P + "ml", P + "commands", P + "annotate", P + "training"),
+    "pretraining": ("spacy", "thinc", "spacy_transformers", P + "pipeline", P + "ml", P + "corpora", P + "commands",
+                    P + "annotate", P + "doc", P + "training"),
+    "errors": ("spacy", "thinc", "torch", P + "pipeline", P + "ml", P + "corpora", P + "commands", P + "pretraining"),
+    "about": (P,),
+    "precision": ("spacy", "thinc", P),  # the measured precision choice, shared by ml, training and pretraining
 }
 # every module: nothing imports the CLI; only cli.py and commands/ import commands/
 EVERYWHERE = ("electramed_spacy.cli",)
@@ -98,7 +92,8 @@ MODULES = sorted(ROOT.rglob("*.py"))
 
 def test_every_layer_is_known():
     layers = {module_name(p).split(".")[1] for p in MODULES if "." in module_name(p)}
-    assert {"ml", "pipeline", "corpora", "pretraining", "commands", "relations", "qa_doc", "errors"} <= layers
+    assert layers == {"formats", "doc", "ml", "pipeline", "training", "corpora", "pretraining", "annotate", "commands",
+                      "errors", "about", "precision", "cli"}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -115,7 +110,10 @@ def test_dependencies_point_one_way(path):
     ("corpora/ddi.py", "from ..pipeline.relation_extractor import score_relations\n", "must not import electramed_spacy.pipeline"),
     ("corpora/ddi.py", "from .. import ml\n", "must not import electramed_spacy.ml"),
     ("commands/qa.py", "from ..cli import app\n", "must not import electramed_spacy.cli"),
-    ("visualize.py", "from .commands import relations\n", "must not import electramed_spacy.commands"),
+    ("doc/render.py", "from ..commands import relations\n", "must not import electramed_spacy.commands"),
+    ("formats/iob.py", "import spacy\n", "must not import spacy"),
+    ("pretraining/probe.py", "from ..doc.qa import ANSWERS_KEY\n", "must not import electramed_spacy.doc"),
+    ("pipeline/qa.py", "from ..training import resumable\n", "must not import electramed_spacy.training"),
 ])
 def test_a_wrong_way_import_is_caught(relpath, source, needle):
     """The checker itself: each of these imports breaks a rule, so it must be reported."""
@@ -124,6 +122,6 @@ def test_a_wrong_way_import_is_caught(relpath, source, needle):
 
 
 def test_right_way_imports_pass():
-    assert violations(ROOT / "pipeline" / "qa.py", "from ..ml.qa_model import QAOutput\nfrom ..qa_doc import ANSWERS_KEY\n") == []
+    assert violations(ROOT / "pipeline" / "qa.py", "from ..ml.qa_model import QAOutput\nfrom ..doc.qa import ANSWERS_KEY\n") == []
     assert violations(ROOT / "cli.py", "from .commands import qa\nfrom .commands._app import app\n") == []
     assert violations(ROOT / "pretraining" / "errors.py", "from ..errors import ElectraMedError\nimport torch\n") == []

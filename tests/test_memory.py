@@ -10,7 +10,7 @@ import spacy
 from spacy.util import registry
 
 from electramed_spacy.errors import ElectraMedError
-from electramed_spacy.memory import set_mmap_threshold
+from electramed_spacy.training.memory import set_mmap_threshold
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
@@ -28,7 +28,7 @@ PROBE = textwrap.dedent("""
     if sys.argv[1] == "fixed":
         import spacy
         from spacy.util import registry
-        import electramed_spacy.memory  # noqa: F401 (the entry point is tested in test_registration)
+        import electramed_spacy.training.memory  # noqa: F401 (the entry point is tested in test_registration)
         nlp = spacy.blank("en")
         callback = registry.resolve({"cb": {"@callbacks": "electramed.malloc_mmap_threshold.v1",
                                             "threshold_bytes": 131072}})["cb"]

@@ -8,7 +8,7 @@ A JSON-lines record:
      "answers": [{"start", "end", "text", "score"}]}
 
 `start`/`end` are character offsets into `text` (`text[start:end] == entity["text"]`).
-Relations come from `doc._.relations` (electramed_spacy.relations), answers from
+Relations come from `doc._.relations` (electramed_spacy.doc.relations), answers from
 `doc.spans["answers"]` (the `electramed_qa` pipe) and appear only when the
 pipeline wrote them. Scores are rounded to 4 decimals. The DocBin form keeps the
 whole Doc (`DocBin(store_user_data=True)`, id in `doc._.doc_id`) minus
@@ -45,7 +45,7 @@ def as_input(nlp, text: str, question: Optional[str]):
     """What `nlp.pipe` takes for one record: the text, or for a question (QA pipelines) a Doc carrying it."""
     if question is None:
         return text
-    from ..qa_doc import install_qa_extensions
+    from ..doc.qa import install_qa_extensions
 
     install_qa_extensions()
     doc = nlp.make_doc(text)

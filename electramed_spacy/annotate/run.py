@@ -137,7 +137,7 @@ def load_pipeline(pipeline: Union[str, Path], gpu_id: int = -1, quantize: Option
 
 def quantize_overrides(nlp: "spacy.language.Language", mode: str) -> Dict[str, object]:
     """`spacy.load(..., config=...)` overrides that run each component whose model takes `quantize`
-    (`electramed.Transformer.v1`, `electramed.RelationModel.v3`, `electramed.QAModel.v1`) with `quantize = mode` and float32
+    (`electramed.Transformer.v1`, `electramed.MarkedPairRelationModel.v1`, `electramed.QAModel.v1`) with `quantize = mode` and float32
     activations (int8 and autocast do not combine). The saved weights stay float; they are quantized
     once, at the first batch."""
     from ..ml.transformer import QUANTIZE_MODES
@@ -148,7 +148,7 @@ def quantize_overrides(nlp: "spacy.language.Language", mode: str) -> Dict[str, o
              if isinstance(component.get("model"), dict) and "quantize" in component["model"]]
     if not names:
         raise ValueError(f"--quantize: no component of this pipeline ({', '.join(nlp.pipe_names)}) has an encoder "
-                         "that can be quantized (electramed.Transformer.v1, RelationModel.v3, QAModel.v1).")
+                         "that can be quantized (electramed.Transformer.v1, MarkedPairRelationModel.v1, QAModel.v1).")
     return {"components": {name: {"model": {"quantize": mode, "autocast": None}} for name in names}}
 
 

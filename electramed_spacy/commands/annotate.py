@@ -32,7 +32,7 @@ def annotate_command(
     on_error: str = typer.Option("count", "--on-error", help="Malformed records: count (skip, count and list them) | stop"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary (summary.json is still written)"),
     quantize: Optional[str] = typer.Option(
-        None, "--quantize", help="CPU: run the pipeline's encoders (electramed.Transformer.v1, RelationModel.v3, "
+        None, "--quantize", help="CPU: run the pipeline's encoders (electramed.Transformer.v1, MarkedPairRelationModel.v1, "
         "QAModel.v1) with int8 weights: dynamic_int8_per_channel (BC5CDR NER: F1 77.77 vs 77.82, 1.65x the words/s) "
         "or dynamic_int8 (F1 -0.65); relations v3: 2.03x, micro-F1 -0.33. Not for QA (MRR 0.330 -> 0.294) nor "
         "relations on a shared encoder (v2: micro-F1 56.20 -> 45.79)"),

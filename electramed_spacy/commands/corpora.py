@@ -168,3 +168,35 @@ def _apply_label_map(docs, mapping: Dict[str, str], summary, map_labels) -> None
     unused = sorted(set(mapping) - set(renamed))
     if unused:
         msg.warn(f"--label-map: no entity is labelled {', '.join(unused)} in {summary.source}; check the spelling (labels are case-sensitive).")
+
+
+@app.command("task-text")
+def task_text_command(
+    text: Path = typer.Argument(..., exists=True, dir_okay=False, help="Pre-training text: a sentence per line, a blank line between documents"),
+    output: Path = typer.Argument(..., file_okay=False, help="Folder for bc5cdr_task.txt, ddi_task.txt, <docbin>_marked.txt"),
+    pubtator: List[Path] = typer.Option([], exists=True, dir_okay=False, help="BC5CDR train/dev PubTator file (repeatable)"),
+    ddi_dir: List[Path] = typer.Option([], exists=True, file_okay=False, help="DDI-2013 train folder of XML files (repeatable)"),
+    marked: List[Path] = typer.Option([], exists=True, dir_okay=False,
+                                      help="DocBin with gold entities (train split): also write its sentences with marked entity pairs"),
+    pairs_per_sentence: int = typer.Option(2, min=1, help="Marked copies of a sentence at most"),
+    seed: int = typer.Option(0, help="Seed of the drawn pairs"),
+):
+    """Task-adaptive pre-training text: the documents of TEXT from the given train/dev sources, for `electramed pretrain`."""
+    import random
+
+    from ..corpora.task_text import benchmark_documents, marked_sentences, write_documents
+
+    if not pubtator and not ddi_dir and not marked:
+        raise typer.BadParameter("give --pubtator and/or --ddi-dir (the sources whose documents to keep) and/or --marked")
+    kept = benchmark_documents(text, pubtator, ddi_dir)
+    try:  # every input read before anything is written
+        marked_docs = {docbin.stem: marked_sentences(docbin, pairs_per_sentence, random.Random(seed)) for docbin in marked}
+    except ValueError as err:
+        msg.fail(str(err))
+        raise typer.Exit(1)
+    output.mkdir(parents=True, exist_ok=True)
+    for name, docs in kept.items():
+        if docs:
+            msg.good(write_documents(output / f"{name}_task.txt", docs))
+    for stem, docs in marked_docs.items():
+        msg.good(write_documents(output / f"{stem}_marked.txt", docs))

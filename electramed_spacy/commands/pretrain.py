@@ -167,3 +167,22 @@ def probe_cli(
         output.write_text(json.dumps({"train": str(train), "dev": str(dev), "train_sentences": train_sentences,
                                       "dev_sentences": dev_sentences, "encoders": results, "command": sys.argv},
                                      indent=1) + "\n", encoding="utf8")
+
+
+@app.command("interpolate")
+def interpolate_command(
+    start: str = typer.Argument(..., help="save_pretrained folder (or hub id) of the checkpoint at alpha = 0"),
+    end: str = typer.Argument(..., help="The checkpoint at alpha = 1; the result has its architecture and tokenizer"),
+    output: Path = typer.Argument(..., help="Folder for the interpolated encoder (must not exist)"),
+    alpha: float = typer.Option(0.5, help="Weight of END, in [0, 1]"),
+):
+    """Average two encoders of one shape: every weight (1 - alpha) x START + alpha x END (WiSE-FT)."""
+    from ..pretraining.interpolate import interpolate
+
+    if output.exists():
+        raise typer.BadParameter(f"{output}: exists; name a new folder")
+    try:
+        interpolate(start, end, alpha, output)
+    except PretrainError as err:
+        _fail(err)
+    msg.good(f"{output}: {1 - alpha:g} x {start} + {alpha:g} x {end}")

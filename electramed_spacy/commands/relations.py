@@ -99,7 +99,7 @@ def visualize_relations(
     import spacy
     from spacy.tokens import DocBin
 
-    from ..visualize import render_relations
+    from ..doc.render import render_relations
 
     path = Path(source)
     if path.suffix == ".spacy" and path.exists():

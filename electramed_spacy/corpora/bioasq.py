@@ -15,7 +15,7 @@ One Doc per (question, context) pair:
 - `doc.spans["answers"]` holds the gold answer spans (empty for test files).
 
 That contract (extensions, keys, `carry_question`, `question_key`) is defined in
-`electramed_spacy/qa_doc.py`; it is re-exported here.
+`electramed_spacy/doc/qa.py`; it is re-exported here.
 
 Bad input follows the other readers (`common.py`): the file is read with
 `common.read_text` (UTF-8, BOM removed); malformed JSON or an undecodable byte
@@ -31,7 +31,7 @@ from spacy.tokens import Doc
 from spacy.training import Corpus
 from spacy.util import registry
 
-from ..qa_doc import ANSWER_LABEL, ANSWERS_KEY, carry_question, install_qa_extensions, question_key  # noqa: F401 (re-exported)
+from ..doc.qa import ANSWER_LABEL, ANSWERS_KEY, carry_question, install_qa_extensions, question_key  # noqa: F401 (re-exported)
 from .common import ON_ERROR, ConversionSummary, CorpusFormatError, parse_json, read_text, split_at_boundaries
 
 

@@ -30,7 +30,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc, Span
 
-from ..relations import Relation, set_relations
+from ..doc.relations import Relation, set_relations
 from .common import (
     DOC_ID,
     ConversionSummary,

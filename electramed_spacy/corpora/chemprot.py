@@ -34,7 +34,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 
-from ..relations import Relation, set_relations
+from ..doc.relations import Relation, set_relations
 from .common import ON_ERROR, ConversionSummary, CorpusFormatError, doc_from_offsets, parse_json, read_lines
 
 CPR_GROUPS: Dict[str, str] = {

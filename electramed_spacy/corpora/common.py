@@ -3,7 +3,7 @@ summaries, and building a Doc from text + character-offset mentions.
 
 Readers know only Docs: they return `Doc` objects with `doc.ents`, the span group
 `doc.spans["mentions"]` (every mention, nested/overlapping ones included) and,
-where the corpus has them, relations (`electramed_spacy.relations`).
+where the corpus has them, relations (`electramed_spacy.doc.relations`).
 
 Tokenisation policy: the text is tokenised with the pipeline's tokenizer, then any
 token that a mention boundary falls inside is split at that boundary, so no

@@ -23,20 +23,18 @@ joined by single spaces. Chunks never cross a sentence boundary. The file is rea
 through `common.read_lines` (UTF-8, a leading BOM removed, so it never sticks to
 the first token).
 """
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from ..iob import _split_tag, tags_to_spans  # noqa: F401 (re-exported: the decoding rule lives there)
+from ..formats.conll import DOCSTART, SCHEMES, ConllLineError, conll_sentences
+from ..formats.iob import tags_to_spans  # noqa: F401 (re-exported: the decoding rule lives there)
 from .common import DOC_ID, MENTIONS_KEY, ConversionSummary, CorpusFormatError, read_lines
 
-SCHEMES = ("auto", "iob1", "iob2")
 CONLL_PATTERNS = ("*.tsv", "*.conll", "*.iob", "*.iob2", "*.bio")
-DOCSTART = "-DOCSTART-"
-EXPECTED_LINE = "'token<TAB>tag' (or space separated; the tag in the last column), a blank line between sentences, or -DOCSTART-."
-EXPECTED_TAG = "O, B-LABEL or I-LABEL (IOB1/IOB2; convert BILUO/BIOES files first)."
 
 
 def spans_to_tags(n_tokens: int, spans: Iterable[Tuple[int, int, str]], *, scheme: str = "iob2") -> List[str]:
@@ -109,17 +107,9 @@ def read_conll(
         raise ValueError(f"n_sents must be >= 0 (0 = one Doc per -DOCSTART- section), got {n_sents}")
     path = Path(path)
     summary = summary if summary is not None else ConversionSummary(source=str(path))
+    counts: Counter = Counter()
     sents: List[List[Tuple[str, str]]] = []
-    sent: List[Tuple[str, str]] = []
-    tags: List[str] = []
-    i_starts = 0
     n_docs = 0
-
-    def end_sentence() -> None:
-        nonlocal sent, tags
-        if sent:
-            sents.append(sent)
-        sent, tags = [], []
 
     def flush() -> Iterator[Doc]:
         nonlocal sents, n_docs
@@ -130,40 +120,20 @@ def read_conll(
             sents = []
             yield doc
 
-    for n, raw in read_lines(path):
-        line = raw.rstrip("\r\n")
-        if not line.strip():
-            end_sentence()
+    try:
+        for sent in conll_sentences(read_lines(path), scheme=scheme, counts=counts):
+            if sent is None:  # -DOCSTART-
+                yield from flush()
+                continue
+            sents.append(sent)
             if n_sents and len(sents) >= n_sents:
                 yield from flush()
-            continue
-        cols = line.split("\t") if "\t" in line else line.split()
-        if cols[0] == DOCSTART:
-            end_sentence()
-            yield from flush()
-            summary.notes["-DOCSTART- lines"] += 1
-            continue
-        if len(cols) < 2 or not cols[0] or not cols[-1]:
-            raise CorpusFormatError(path, n, f"{len(cols)} column(s) in {line[:60]!r}.", EXPECTED_LINE)
-        token, tag = cols[0].strip(), cols[-1].strip()
-        if not token:
-            raise CorpusFormatError(path, n, f"empty token in {line[:60]!r}.", EXPECTED_LINE)
-        try:
-            prefix, label = _split_tag(tag)
-        except ValueError:
-            raise CorpusFormatError(path, n, f"tag {tag!r} is not an IOB tag.", EXPECTED_TAG) from None
-        if prefix == "I" and not (tags and tags[-1] != "O" and _split_tag(tags[-1])[1] == label):
-            if scheme == "iob2":
-                raise CorpusFormatError(
-                    path, n, f"{tag} starts a chunk (previous tag: {tags[-1] if tags else 'sentence start'}).",
-                    f"B-{label} at the start of every chunk under --scheme iob2; use --scheme iob1 or auto for IOB1 files.",
-                )
-            i_starts += 1
-        sent.append((token, tag))
-        tags.append(tag)
-    end_sentence()
+    except ConllLineError as err:
+        raise CorpusFormatError(path, err.line, err.problem, err.expected) from None
     yield from flush()
+    if counts["docstarts"]:
+        summary.notes["-DOCSTART- lines"] += counts["docstarts"]
     if scheme == "auto":
-        summary.notes[f"scheme detected: {'iob1' if i_starts else 'iob2'}"] += 1
-    if i_starts:
-        summary.notes["chunks starting with I- (IOB1)"] += i_starts
+        summary.notes[f"scheme detected: {'iob1' if counts['i_starts'] else 'iob2'}"] += 1
+    if counts["i_starts"]:
+        summary.notes["chunks starting with I- (IOB1)"] += counts["i_starts"]

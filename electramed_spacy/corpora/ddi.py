@@ -35,7 +35,7 @@ from xml.parsers import expat
 
 from spacy.tokens import Doc
 
-from ..relations import Relation, set_relations
+from ..doc.relations import Relation, set_relations
 from .common import ConversionSummary, CorpusFormatError, as_offset, discontinuous_policy, doc_from_offsets, input_files
 
 DDI_ENTITY_TYPES = ("drug", "brand", "group", "drug_n")

@@ -46,7 +46,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc, Span
 
-from ..relations import Relation, set_relations
+from ..doc.relations import Relation, set_relations
 from .common import DOC_ID, MENTIONS_KEY, ConversionSummary, CorpusFormatError, as_offset, doc_from_offsets, read_lines
 from .sentences import set_sentence_starts
 

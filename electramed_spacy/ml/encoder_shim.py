@@ -1,4 +1,4 @@
-"""A PyTorchShim for pipes that own their encoder (`electramed.QAModel.v1`, `electramed.RelationModel.v3`).
+"""A PyTorchShim for pipes that own their encoder (`electramed.QAModel.v1`, `electramed.MarkedPairRelationModel.v1`).
 
 Such a pipe fine-tunes its own Hugging Face encoder instead of listening to a shared
 `transformer` component, so its thinc Model holds the torch module (encoder + head) in

@@ -26,7 +26,7 @@ Design decisions, and why:
 
 - **The question lives on the Doc, in `doc._.question`** (a str; `doc._.qa_id`
   optionally names the pair, `<questionid>_<nnn>` for BioASQ; the contract is
-  `electramed_spacy/qa_doc.py`, shared with the readers and the scorer). The Doc is the
+  `electramed_spacy/doc/qa.py`, shared with the readers and the scorer). The Doc is the
   context: the answers must be Spans of it, so the context is what gets
   tokenised and the question is an input attribute next to it, like a
   `user_data` hint. It lives in `doc.user_data`, so it survives DocBin
@@ -84,9 +84,9 @@ from spacy.util import minibatch
 from thinc.api import Config, Model, set_dropout_rate
 
 from ..about import ELECTRAMED_HUB_ID
+from ..doc.qa import ANSWER_LABEL, ANSWERS_KEY, carry_question, install_qa_extensions
 from ..errors import ElectraMedError, Errors
 from ..ml.qa_model import QAOutput, decode_windows, window_targets
-from ..qa_doc import ANSWER_LABEL, ANSWERS_KEY, carry_question, install_qa_extensions
 from .qa_metrics import make_qa_scorer
 
 DEFAULT_QA_MODEL = Config().from_str(

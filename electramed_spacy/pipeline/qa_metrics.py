@@ -26,7 +26,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 from spacy.training import Example
 from spacy.util import registry
 
-from ..qa_doc import ANSWERS_KEY, install_qa_extensions, question_key
+from ..doc.qa import ANSWERS_KEY, install_qa_extensions, question_key
 
 TOP_N = 5
 SCORE_KEYS = ("qa_strict_acc", "qa_lenient_acc", "qa_mrr")

@@ -6,10 +6,10 @@ DDI-2013 and ChemProt: given two entity mentions, choose a relation label or
 training time, read from `example.reference`; whatever the NER predicted at
 inference), with a softmax over `[no_relation_label] + labels`, and writes the
 positive predictions with their probability through
-`electramed_spacy.relations.set_relations` (`doc._.relations`, which survives
-DocBin and `Doc.to_disk`). The pair model is either `electramed.RelationModel.v2`
-(pooled vectors of a shared transformer, `ml/relation_model.py`) or `.v3` (each pair
-encoded with typed entity markers by the pipe's own encoder, `ml/marked_pair_model.py`).
+`electramed_spacy.doc.relations.set_relations` (`doc._.relations`, which survives
+DocBin and `Doc.to_disk`). The pair model is either `electramed.PooledRelationModel.v1`
+(pooled vectors of a shared transformer, `ml/relations/pooled.py`) or `.v3` (each pair
+encoded with typed entity markers by the pipe's own encoder, `ml/relations/marked_pair.py`).
 
 Shape follows spaCy's `spancat.py`: keyword-only settings, `self.cfg` holds what
 must survive `to_disk`, `predict` never mutates Docs, `set_annotations` writes.
@@ -34,15 +34,15 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
+from ..doc.relations import Relation, install_extensions, set_relations
 from ..errors import ElectraMedError, Errors
-from ..ml.relation_model import Pair
-from ..relations import Relation, install_extensions, set_relations
+from ..ml.relations.candidates import Pair
 
 DEFAULT_NO_RELATION = "NONE"
 
 DEFAULT_REL_MODEL = """
 [model]
-@architectures = "electramed.RelationModel.v2"
+@architectures = "electramed.PooledRelationModel.v1"
 pair_representation = "mean_context"
 hidden_width = 128
 maxout_pieces = 3
@@ -141,8 +141,8 @@ def make_relation_extractor(
 ) -> "RelationExtractor":
     """Relation extractor over `doc.ents`.
 
-    model: `electramed.RelationModel.v2` (pooled vectors of a shared transformer),
-        `electramed.RelationModel.v3` (each pair encoded with its mentions marked, own encoder),
+    model: `electramed.PooledRelationModel.v1` (pooled vectors of a shared transformer),
+        `electramed.MarkedPairRelationModel.v1` (each pair encoded with its mentions marked, own encoder),
         or any model (docs, candidates) -> probabilities.
     candidates: pair generator, e.g. `electramed.relation_candidates.v2`, whose
         max_distance_without_sentences (100) and max_pairs (5000) bound the pairs, and
@@ -154,7 +154,7 @@ def make_relation_extractor(
         the imbalance of DDI-2013, where 85% of the pairs are negative).
     negative_sample_rate: the share of no-relation pairs each training update keeps (a
         fresh random draw per update, all positives kept); in (0, 1], 1.0 = all. Fewer
-        pairs make an update cheaper, which pays with `electramed.RelationModel.v3`
+        pairs make an update cheaper, which pays with `electramed.MarkedPairRelationModel.v1`
         (one encoder pass per pair). Prediction always scores every candidate.
     head_lr_scale: the pair classifier's learning rate is the optimizer's times this. A
         fine-tuning rate suits the encoder (5e-5) but leaves a freshly initialised head at

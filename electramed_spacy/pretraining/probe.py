@@ -10,8 +10,8 @@ encoder always gets the same figure, so it can watch a pre-training run at every
 (log.jsonl, curves.png) and compare exported encoders (`electramed probe`). It is not what fine-tuning
 reaches; it says whether pre-training moves the states towards the task.
 
-Data: token-level CoNLL, `word<TAB>tag` per line (the last column is the tag), a blank line between
-sentences, BIO tags, e.g. BC5CDR's `conll/{train,devel}.tsv`. Words past `max_length` wordpieces are
+Data: token-level CoNLL (`formats/conll.py`: `word<TAB>tag` per line, the tag in the last column, a blank
+line between sentences, BIO tags), e.g. BC5CDR's `conll/{train,devel}.tsv`. Words past `max_length` wordpieces are
 tagged O (and so cost recall).
 """
 import time
@@ -20,41 +20,29 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from ..iob import _split_tag, tags_to_spans
+from ..formats.conll import ConllLineError, conll_sentences
+from ..formats.iob import tags_to_spans
 from .errors import PretrainError
 
 Sentence = Tuple[List[str], List[str]]
 
 
 def read_conll(path: Union[str, Path], limit: int = 0) -> List[Sentence]:
-    """The first `limit` sentences (0 = all) of a `word<TAB>tag` file as (words, tags)."""
+    """The first `limit` sentences (0 = all) of a CoNLL file as (words, tags): the corpus reader's format
+    (`formats/conll.py`: tab or space separated, the tag last, -DOCSTART- lines skipped)."""
     path = Path(path)
     if not path.is_file():
         raise PretrainError(f"Probe data {path} does not exist (cwd: {Path.cwd()}).")
     sentences: List[Sentence] = []
-    words: List[str] = []
-    tags: List[str] = []
-    with open(path, encoding="utf8") as f:
-        for line_no, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                if words:
-                    sentences.append((words, tags))
-                    words, tags = [], []
+    with open(path, encoding="utf-8-sig") as f:
+        try:
+            for sent in conll_sentences(enumerate(f, 1)):
+                if sent is not None:
+                    sentences.append(([w for w, _ in sent], [t for _, t in sent]))
                     if limit and len(sentences) == limit:
                         return sentences
-                continue
-            parts = line.split("\t")
-            if len(parts) < 2 or not parts[-1]:
-                raise PretrainError(f"{path}:{line_no}: expected `word<TAB>tag`, got {line[:80]!r}.")
-            try:
-                _split_tag(parts[-1])
-            except ValueError:
-                raise PretrainError(f"{path}:{line_no}: tag {parts[-1]!r} is not O, B-LABEL or I-LABEL (BIO/IOB1).") from None
-            words.append(parts[0])
-            tags.append(parts[-1])
-    if words:
-        sentences.append((words, tags))
+        except ConllLineError as err:
+            raise PretrainError(f"{path}:{err.line}: {err.problem} Expected {err.expected}") from None
     if not sentences:
         raise PretrainError(f"{path}: no sentences (expected `word<TAB>tag` lines, a blank line between sentences).")
     return sentences

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from electramed_spacy.annotate import annotate
 from electramed_spacy.annotate.output import doc_to_record
 from electramed_spacy.cli import app
-from electramed_spacy.relations import Relation, set_relations
+from electramed_spacy.doc.relations import Relation, set_relations
 
 runner = CliRunner()
 

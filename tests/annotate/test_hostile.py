@@ -224,7 +224,7 @@ def test_a_question_field_reaches_a_qa_pipeline(tmp_path):
         doc.spans["answers"] = group
         return doc
 
-    from electramed_spacy.qa_doc import install_qa_extensions
+    from electramed_spacy.doc.qa import install_qa_extensions
 
     install_qa_extensions()
     nlp = spacy.blank("en")

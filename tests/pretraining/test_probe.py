@@ -11,7 +11,7 @@ from transformers import AutoModel, AutoTokenizer
 from typer.testing import CliRunner
 
 from electramed_spacy.cli import app
-from electramed_spacy.iob import tags_to_spans
+from electramed_spacy.formats.iob import tags_to_spans
 from electramed_spacy.pretraining.errors import PretrainError
 from electramed_spacy.pretraining.log import LOG, read_log
 from electramed_spacy.pretraining.probe import paired_bootstrap, probe, read_conll
@@ -52,11 +52,27 @@ def test_read_conll(tmp_path):
     assert read_conll(path) == [(["Aspirin", "works"], ["B-Chemical", "O"]), (["Stroke"], ["B-Disease"])]
     assert read_conll(path, limit=1) == [(["Aspirin", "works"], ["B-Chemical", "O"])]
     path.write_text("Aspirin\tS-Chemical\n", encoding="utf8")
-    with pytest.raises(PretrainError, match=r"a.tsv:1: tag 'S-Chemical' is not O, B-LABEL or I-LABEL"):
+    with pytest.raises(PretrainError, match=r"a.tsv:1: tag 'S-Chemical' is not an IOB tag. Expected O, B-LABEL or I-LABEL"):
         read_conll(path)
-    path.write_text("Aspirin B-Chemical\n", encoding="utf8")
-    with pytest.raises(PretrainError, match=r"a.tsv:1: expected `word<TAB>tag`"):
+    path.write_text("Aspirin\n", encoding="utf8")
+    with pytest.raises(PretrainError, match=r"a.tsv:1: 1 column\(s\) in 'Aspirin'"):
         read_conll(path)
+
+
+def test_read_conll_reads_what_the_corpus_reader_reads(tmp_path):
+    """One parser: CoNLL-2003 space-separated columns and -DOCSTART- lines, which the probe once refused,
+    give the probe the sentences the corpus reader puts in its Docs."""
+    import spacy
+
+    from electramed_spacy.corpora.conll import read_conll as read_conll_docs
+
+    path = tmp_path / "c.conll"
+    path.write_text("-DOCSTART- -X- O O\n\nAspirin NN B-NP B-Chemical\nhelps VB B-VP O\n\n"
+                    "-DOCSTART- -X- O O\n\nStroke NN B-NP I-Disease\n", encoding="utf8")
+    sentences = read_conll(path)
+    assert sentences == [(["Aspirin", "helps"], ["B-Chemical", "O"]), (["Stroke"], ["I-Disease"])]
+    docs = list(read_conll_docs(path, spacy.blank("en").vocab))
+    assert [[t.text for t in sent] for doc in docs for sent in doc.sents] == [words for words, _ in sentences]
     path.write_text("\n\n", encoding="utf8")
     with pytest.raises(PretrainError, match="no sentences"):
         read_conll(path)

@@ -6,7 +6,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from electramed_spacy.relations import Relation, set_relations
+from electramed_spacy.doc.relations import Relation, set_relations
 
 RE_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "re"
 

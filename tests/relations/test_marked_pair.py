@@ -1,4 +1,4 @@
-"""`electramed.RelationModel.v3`: pairs encoded with typed entity markers, on a tiny BERT built here."""
+"""`electramed.MarkedPairRelationModel.v1`: pairs encoded with typed entity markers, on a tiny BERT built here."""
 import re
 
 import numpy
@@ -10,7 +10,7 @@ from thinc.api import fix_random_seed
 
 from electramed_spacy.corpora.gold_entities import copy_gold_entities
 from electramed_spacy.errors import ElectraMedError
-from electramed_spacy.ml.marked_pair_model import (
+from electramed_spacy.ml.relations.marked_pair import (
     encode_contexts,
     encode_pairs,
     fit_window,
@@ -43,7 +43,7 @@ def tiny_bert(tmp_path_factory):
 def _nlp(model_path, **model_config):
     nlp = spacy.blank("en")
     nlp.add_pipe("electramed_relation_extractor", name="relation_extractor", config={"model": {
-        "@architectures": "electramed.RelationModel.v3", "name": str(model_path), "hidden_width": 32,
+        "@architectures": "electramed.MarkedPairRelationModel.v1", "name": str(model_path), "hidden_width": 32,
         "autocast": None, **model_config,
     }})
     return nlp
@@ -254,7 +254,7 @@ def test_checkpointed_batches_give_the_same_gradients(tiny_bert):
     import torch
     from transformers import AutoModel
 
-    from electramed_spacy.ml.marked_pair_model import MarkedPairModule, _batches
+    from electramed_spacy.ml.relations.marked_pair import MarkedPairModule, _batches
 
     tok = _tokenizer(tiny_bert)
     nlp = spacy.blank("en")
@@ -373,7 +373,7 @@ def test_all_marking_states_are_the_encoders(tiny_bert):
     import torch
     from transformers import AutoModel
 
-    from electramed_spacy.ml.marked_pair_model import MarkedPairModule, _batches
+    from electramed_spacy.ml.relations.marked_pair import MarkedPairModule, _batches
 
     tok = _tokenizer(tiny_bert)
     nlp = spacy.blank("en")

@@ -14,7 +14,7 @@ from spacy.tokens import DocBin
 from electramed_spacy.corpora.chemprot import read_chemprot_pure, read_chemprot_sentences, strip_markers
 from electramed_spacy.corpora.common import ConversionSummary, CorpusFormatError, split_dev
 from electramed_spacy.corpora.ddi import read_ddi, read_ddi_file
-from electramed_spacy.ml.relation_model import configure_relation_candidates
+from electramed_spacy.ml.relations.candidates import configure_relation_candidates
 
 DDI_SAMPLE = RE_FIXTURES / "ddi" / "interaction_sample.xml"
 NLP = spacy.blank("en")

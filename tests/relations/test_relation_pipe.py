@@ -10,11 +10,8 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from electramed_spacy.corpora.gold_entities import copy_gold_entities, create_gold_entity_corpus
-from electramed_spacy.ml.relation_model import (
-    PAIR_REPRESENTATIONS,
-    configure_relation_candidates,
-    configure_relation_candidates_v2,
-)
+from electramed_spacy.ml.relations.candidates import configure_relation_candidates, configure_relation_candidates_v2
+from electramed_spacy.ml.relations.pooled import PAIR_REPRESENTATIONS
 
 SCORE_KEYS = {"rel_micro_p", "rel_micro_r", "rel_micro_f", "rel_f_per_type"}
 
@@ -100,10 +97,10 @@ def test_pair_representations_train_and_predict(tiny_electra, representation):
 def test_unknown_representation_is_explained():
     from thinc.api import Linear
 
-    from electramed_spacy.ml.relation_model import build_relation_model
+    from electramed_spacy.ml.relations.pooled import build_pooled_relation_model
 
     with pytest.raises(ValueError, match="pair_representation 'markers' is not known"):
-        build_relation_model(Linear(), pair_representation="markers")
+        build_pooled_relation_model(Linear(), pair_representation="markers")
 
 
 def test_zero_and_one_entity_and_empty_batch(tiny_electra):
@@ -178,7 +175,7 @@ def test_relations_survive_docbin_and_to_disk(tiny_electra, tmp_path):
     nlp.initialize(lambda: _examples(nlp))
     doc = nlp(_gold_input(nlp)[0].predicted)
     # force one known relation so the round trip has something to carry
-    from electramed_spacy.relations import Relation, set_relations
+    from electramed_spacy.doc.relations import Relation, set_relations
 
     set_relations(doc, [Relation(doc.ents[0], doc.ents[1], "mechanism", 0.75)])
     doc_bin = DocBin(docs=[doc], store_user_data=True)
@@ -317,7 +314,7 @@ def test_pair_features_gradient(representation):
     """Backprop of the pair features matches finite differences (token vectors -> pair vectors)."""
     from thinc.api import Model
 
-    from electramed_spacy.ml.relation_model import pair_features
+    from electramed_spacy.ml.relations.pooled import pair_features
 
     captured = {}
 

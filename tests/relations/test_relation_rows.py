@@ -2,7 +2,7 @@
 import spacy
 from spacy.tokens import DocBin
 
-from electramed_spacy.relations import Relation, relation_rows, set_relations
+from electramed_spacy.doc.relations import Relation, relation_rows, set_relations
 
 
 def test_rows_carry_the_entity_labels_and_survive_a_docbin():

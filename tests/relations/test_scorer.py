@@ -4,8 +4,8 @@ import spacy
 from spacy.training import Example
 from spacy.util import registry
 
+from electramed_spacy.doc.relations import Relation, set_relations
 from electramed_spacy.pipeline.relation_extractor import score_relations
-from electramed_spacy.relations import Relation, set_relations
 
 NLP = spacy.blank("en")
 TEXT = "Aspirin and warfarin and heparin and lithium interact."

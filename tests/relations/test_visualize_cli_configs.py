@@ -9,7 +9,7 @@ from spacy.util import load_config, load_model_from_config
 from typer.testing import CliRunner
 
 from electramed_spacy.cli import app
-from electramed_spacy.visualize import render_relations
+from electramed_spacy.doc.render import render_relations
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 NLP = spacy.blank("en")

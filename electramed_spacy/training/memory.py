@@ -28,7 +28,7 @@ from spacy.language import Language
 from spacy.util import registry
 from wasabi import msg
 
-from .errors import ElectraMedError, Errors
+from ..errors import ElectraMedError, Errors
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
 # glibc refuses a threshold above HEAP_MAX / 2 (32 MB on 64-bit)

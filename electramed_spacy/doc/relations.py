@@ -13,7 +13,7 @@ from typing import Dict, Iterable, List, NamedTuple
 
 from spacy.tokens import Doc, Span
 
-from .errors import ElectraMedError, Errors
+from ..errors import ElectraMedError, Errors
 
 RELATION_DATA = "relation_data"
 

@@ -1,4 +1,4 @@
-"""`electramed.RelationModel.v3`: each candidate pair encoded with its two mentions marked in the input.
+"""`electramed.MarkedPairRelationModel.v1`: each candidate pair encoded with its two mentions marked in the input.
 
 The relation papers ELECTRAMed follows (BioBERT, BLUE, ELECTRAMed on DDI-2013 and
 ChemProt, arXiv:2104.09585) show the encoder one sequence per candidate pair in which the
@@ -68,67 +68,17 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Maxout, Model, Softmax, chain, get_torch_default_device, torch2xp, xp2torch
 from thinc.types import Floats2d
 
-from ..about import ELECTRAMED_HUB_ID
-from ..errors import ElectraMedError, Errors
-from ..precision import AUTO, resolve_autocast
-from .encoder_shim import EncoderShim, check_quantize
-from .loading import load_fast_tokenizer_and_encoder
-from .relation_model import Pair
+from ...about import ELECTRAMED_HUB_ID
+from ...errors import ElectraMedError, Errors
+from ...formats.markers import HEAD_CLOSE, HEAD_OPEN, mark_pair, mark_spans, marker_type, opener  # noqa: F401 (input format)
+from ...precision import AUTO, resolve_autocast
+from ..encoder_shim import EncoderShim, check_quantize
+from ..loading import load_fast_tokenizer_and_encoder
+from .candidates import Pair
 
-HEAD_OPEN, HEAD_CLOSE, TAIL_OPEN, TAIL_CLOSE = "@", "@", "#", "#"
 MARKINGS = ("pair", "all")
 # wordpieces a marked mention needs beyond its own: "@ * type words * ... @" (type words counted as 3)
 MARKER_PIECES = 7
-
-
-def marker_type(label: str) -> str:
-    """The type words of a marker: the entity label lower-cased, `_` read as a space ("DRUG_N" -> "drug n")."""
-    return " ".join(label.lower().replace("_", " ").split()) or "entity"
-
-
-def mark_spans(text: str, spans: Sequence[Tuple[int, int]], openers: Sequence[str],
-               closers: Sequence[str]) -> Tuple[str, List[Tuple[int, int]]]:
-    """Insert `openers[i]` before and `closers[i]` after character span `spans[i]`, each with a space on
-    either side; returns the marked text and, per span, the offsets of its opener's first symbol and of
-    its closer in it. Nested or overlapping spans nest their markers: at one offset a closer comes before
-    an opener, an outer span opens first and closes last, and equal spans open in order, close in reverse."""
-    events = []
-    for i, ((start, end), opener, closer) in enumerate(zip(spans, openers, closers)):
-        events.append(((start, 1, -(end - start), i), f" {opener} ", i, 0))
-        events.append(((end, 0, end - start, -i), f" {closer} ", i, 1))
-    events.sort(key=lambda e: e[0])
-    parts: List[str] = []
-    cursor, length = 0, 0
-    at = [[0, 0] for _ in spans]
-    for (offset, *_), marker, i, which in events:
-        parts.append(text[cursor:offset])
-        length += offset - cursor
-        cursor = offset
-        at[i][which] = length + 1  # the marker symbol follows one space
-        parts.append(marker)
-        length += len(marker)
-    parts.append(text[cursor:])
-    return "".join(parts), [tuple(a) for a in at]
-
-
-def _opener(symbol: str, inner: str, typ: Optional[str]) -> str:
-    return f"{symbol} {inner} {typ} {inner}" if typ else symbol
-
-
-def mark_pair(text: str, head: Tuple[int, int], tail: Tuple[int, int],
-              head_type: Optional[str], tail_type: Optional[str]) -> Tuple[str, Dict[str, int]]:
-    """Insert typed markers around the head and tail character spans of `text`.
-
-    Returns (marked text, offsets of the marker symbols in it: "head", "head_end", "tail",
-    "tail_end" for the head's opening and closing `@` and the tail's `#`).
-    Nested or overlapping spans nest their markers (an outer span opens first and closes
-    last; at one offset a closing marker comes before an opening one); a head and tail
-    with the same span give `@ * t * # ^ t ^ x # @`. `head_type=None` leaves out the type.
-    """
-    marked, ((h, h_end), (t, t_end)) = mark_spans(
-        text, [head, tail], [_opener(HEAD_OPEN, "*", head_type), _opener(TAIL_OPEN, "^", tail_type)],
-        [HEAD_CLOSE, TAIL_CLOSE])
-    return marked, {"head": h, "head_end": h_end, "tail": t, "tail_end": t_end}
 
 
 def _piece_at(offsets: Sequence[Tuple[int, int]], char: int) -> int:
@@ -310,7 +260,7 @@ def encode_contexts(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequenc
     def marked_sequence(text: str, spans, types, pairs_here):
         """Mark `spans` in `text` and add the sequence(s) of `pairs_here`: one shared sequence if it fits,
         one window per pair if only two spans are marked; False (nothing added) for more spans that do not fit."""
-        marked, at = mark_spans(text, spans, [_opener(HEAD_OPEN, "*", t) for t in types], [HEAD_CLOSE] * len(spans))
+        marked, at = mark_spans(text, spans, [opener(HEAD_OPEN, "*", t) for t in types], [HEAD_CLOSE] * len(spans))
         enc = tokenizer(marked, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         ids, offsets = enc["input_ids"], enc["offset_mapping"]
         opens = [_piece_at(offsets, a) for a, _ in at]
@@ -367,7 +317,7 @@ def encode_contexts(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequenc
                 continue
             # too long with every mention marked: groups of pairs whose mentions fit when marked together,
             # one sequence per group; a group that still overflows, one sequence per pair
-            cost = [len(tokenizer(f"{_opener(HEAD_OPEN, '*', t)} {HEAD_CLOSE}", add_special_tokens=False)["input_ids"])
+            cost = [len(tokenizer(f"{opener(HEAD_OPEN, '*', t)} {HEAD_CLOSE}", add_special_tokens=False)["input_ids"])
                     for t in types]
             for group, group_pairs in _group_pairs(pairs_here, cost, room - base):
                 local = {m: i for i, m in enumerate(group)}
@@ -545,7 +495,7 @@ def marked_pair_features(name: str, max_length: int, batch_size: int, context_to
     )
 
 
-@registry.architectures("electramed.RelationModel.v3")
+@registry.architectures("electramed.MarkedPairRelationModel.v1")
 def build_marked_pair_relation_model(
     name: str = ELECTRAMED_HUB_ID,
     max_length: int = 256,
@@ -593,3 +543,7 @@ def build_marked_pair_relation_model(
     model.attrs["pair_representation"] = "marked_pair" if marking == "pair" else "marked_all"
     model.attrs["owns_encoder"] = True
     return model
+
+
+# the name pipelines saved before the rename use
+registry.architectures.register("electramed.MarkedPairRelationModel.v1", func=build_marked_pair_relation_model)

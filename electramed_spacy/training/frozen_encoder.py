@@ -41,7 +41,7 @@ from spacy.language import Language
 from spacy.util import registry
 from thinc.api import constant_then, warmup_linear
 
-from .errors import ElectraMedError, Errors
+from ..errors import ElectraMedError, Errors
 
 CONFIGURED = "electramed_configured_grad_factor"
 FROZEN = "frozen_encoder"  # attr of a layer that owns its encoder and can run it frozen

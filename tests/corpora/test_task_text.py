@@ -1,8 +1,8 @@
-"""benchmarks/task_text.py: a document of the pre-training text goes to the benchmark whose train/dev
+"""`electramed task-text`: a document of the pre-training text goes to the benchmark whose train/dev
 sources it comes from (BC5CDR by title, DDI-2013 by its sentences); others, and test text, stay out."""
-import pytest
-import typer
-from conftest import load_benchmark
+from typer.testing import CliRunner
+
+from electramed_spacy.cli import app
 
 TEXT = """Aspirin causes ulcers.
 Ulcers were seen in 3 rats.
@@ -24,24 +24,27 @@ DDI = """<document id="d1"><sentence id="d1.s0" text="Warfarin and aspirin inter
 <sentence id="d1.s1" text="The dose was lowered."/></document>"""
 
 
+def _run(*args, code=0):
+    result = CliRunner().invoke(app, ["task-text", *map(str, args)])
+    assert result.exit_code == code, result.output
+    return result
+
+
 def test_documents_go_to_their_benchmark(tmp_path):
-    script = load_benchmark("task_text")
     (tmp_path / "text.txt").write_text(TEXT, encoding="utf8")
     (tmp_path / "train.PubTator.txt").write_text(PUBTATOR, encoding="utf8")
     (tmp_path / "ddi" / "DrugBank").mkdir(parents=True)
     (tmp_path / "ddi" / "DrugBank" / "d1.xml").write_text(DDI, encoding="utf8")
-    script.main(tmp_path / "text.txt", tmp_path / "out", pubtator=[tmp_path / "train.PubTator.txt"],
-                ddi_dir=[tmp_path / "ddi"], marked=[])
+    _run(tmp_path / "text.txt", tmp_path / "out", "--pubtator", tmp_path / "train.PubTator.txt", "--ddi-dir", tmp_path / "ddi")
     assert (tmp_path / "out" / "bc5cdr_task.txt").read_text() == "Aspirin causes ulcers.\nUlcers were seen in 3 rats.\n"
     # the last document shares one sentence of three with DDI's train split: under half, so it stays out
     assert (tmp_path / "out" / "ddi_task.txt").read_text() == "Warfarin and aspirin interact.\nThe dose was lowered.\n"
 
 
 def test_no_sources_is_an_error(tmp_path):
-    script = load_benchmark("task_text")
     (tmp_path / "text.txt").write_text(TEXT, encoding="utf8")
-    with pytest.raises(typer.BadParameter, match="--pubtator"):
-        script.main(tmp_path / "text.txt", tmp_path / "out", pubtator=[], ddi_dir=[], marked=[])
+    result = _run(tmp_path / "text.txt", tmp_path / "out", code=2)
+    assert "--pubtator" in result.output and not (tmp_path / "out").exists()
 
 
 def _docbin_with_entities(path):
@@ -57,11 +60,9 @@ def _docbin_with_entities(path):
 
 
 def test_marked_pairs_are_written_as_the_relation_model_marks_them(tmp_path):
-    script = load_benchmark("task_text")
     (tmp_path / "text.txt").write_text(TEXT, encoding="utf8")
     _docbin_with_entities(tmp_path / "train.spacy")
-    script.main(tmp_path / "text.txt", tmp_path / "out", pubtator=[], ddi_dir=[], marked=[tmp_path / "train.spacy"],
-                pairs_per_sentence=3, seed=0)
+    _run(tmp_path / "text.txt", tmp_path / "out", "--marked", tmp_path / "train.spacy", "--pairs-per-sentence", 3)
     lines = (tmp_path / "out" / "train_marked.txt").read_text().splitlines()
     # three entities in the first sentence: all 3 pairs, earlier entity as head; the second sentence has none
     assert sorted(lines) == sorted([
@@ -69,8 +70,7 @@ def test_marked_pairs_are_written_as_the_relation_model_marks_them(tmp_path):
         "@ * drug * Warfarin @ and aspirin interact with # ^ brand ^ Coumadin # .",
         "Warfarin and @ * drug * aspirin @ interact with # ^ brand ^ Coumadin # .",
     ])
-    script.main(tmp_path / "text.txt", tmp_path / "one", pubtator=[], ddi_dir=[], marked=[tmp_path / "train.spacy"],
-                pairs_per_sentence=1, seed=0)
+    _run(tmp_path / "text.txt", tmp_path / "one", "--marked", tmp_path / "train.spacy", "--pairs-per-sentence", 1)
     assert len((tmp_path / "one" / "train_marked.txt").read_text().splitlines()) == 1
 
 
@@ -78,9 +78,7 @@ def test_marked_needs_entities(tmp_path):
     import spacy
     from spacy.tokens import DocBin
 
-    script = load_benchmark("task_text")
     (tmp_path / "text.txt").write_text(TEXT, encoding="utf8")
     DocBin(docs=[spacy.blank("en")("No entities here. None.")]).to_disk(tmp_path / "plain.spacy")
-    with pytest.raises(typer.BadParameter, match="no sentence with two entities"):
-        script.main(tmp_path / "text.txt", tmp_path / "out", pubtator=[], ddi_dir=[],
-                    marked=[tmp_path / "plain.spacy"], pairs_per_sentence=2, seed=0)
+    result = _run(tmp_path / "text.txt", tmp_path / "out", "--marked", tmp_path / "plain.spacy", code=1)
+    assert "no sentence with two entities" in result.output and not (tmp_path / "out").exists()

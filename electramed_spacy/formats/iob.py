@@ -1,10 +1,10 @@
-"""IOB1/IOB2 tag decoding, a leaf module without spaCy: shared by the CoNLL reader (`conll.py`) and the pre-training
-probe (`pretraining/probe.py`, which must not import spaCy). One rule decodes both schemes: B- starts a
-chunk; I-X continues a chunk of type X, else starts one."""
+"""IOB1/IOB2 tag decoding without spaCy, shared by the CoNLL parser (`conll.py`), the corpus reader and the
+pre-training probe. One rule decodes both schemes: B- starts a chunk; I-X continues a chunk of type X, else
+starts one."""
 from typing import List, Sequence, Tuple
 
 
-def _split_tag(tag: str) -> Tuple[str, str]:
+def split_tag(tag: str) -> Tuple[str, str]:
     """'B-Chemical' -> ('B', 'Chemical'); 'O' -> ('O', ''); ValueError otherwise."""
     if tag == "O":
         return "O", ""
@@ -23,7 +23,7 @@ def tags_to_spans(tags: Sequence[str], *, scheme: str = "iob1") -> List[Tuple[in
     spans: List[Tuple[int, int, str]] = []
     start, label = None, ""
     for i, tag in enumerate(tags):
-        prefix, lab = _split_tag(tag)
+        prefix, lab = split_tag(tag)
         continues = prefix == "I" and start is not None and lab == label
         if continues:
             continue
