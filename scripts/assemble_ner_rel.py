@@ -8,7 +8,7 @@ The NER keeps its own encoder (its listener is replaced by a copy of the transfo
 listened to, spaCy's `replace_listeners`). Relation candidates are limited to a sentence, so
 the result splits sentences: with a trained `senter`/`parser` if either pipeline has one, else with
 `electramed_sentencizer` (rules for biomedical text: i.v., vs., Fig., et al. and brackets do not end a
-sentence; benchmarks/sentence_split.py).
+sentence; benchmarks/sentences/sentence_split.py).
 """
 import sys
 from pathlib import Path

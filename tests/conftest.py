@@ -31,10 +31,11 @@ def save_tiny_bert(path: Path, vocab: list, *, layers: int = 2, intermediate: in
 
 
 def load_benchmark(name: str):
-    """A script of benchmarks/ imported as a module (they are scripts, not a package)."""
+    """A script of benchmarks/<question>/ imported as a module (they are scripts, not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    (path,) = (Path(__file__).resolve().parents[1] / "benchmarks").glob(f"*/{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

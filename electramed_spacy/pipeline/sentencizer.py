@@ -14,7 +14,7 @@ Here a `.`, `!` or `?` ends a sentence only when all of these hold:
   a digit or a symbol).
 Decimal numbers never reach the rules: spaCy keeps "2.5" as one token. Closing brackets and
 quotes after the dot stay with the sentence they close. Boundary F1 on DDI-2013 against its
-gold sentences, beside spaCy's sentencizer: `benchmarks/sentence_split.py`.
+gold sentences, beside spaCy's sentencizer: `benchmarks/sentences/sentence_split.py`.
 """
 from typing import Iterable, List
 

@@ -19,7 +19,7 @@ and every RNG state, as tensors and plain values loaded with `weights_only=True`
 cannot run code). `--resume` continues from the newest one that loads, at the saved data position,
 and reproduces the losses of an uninterrupted run, also after a SIGKILL (tested on CPU). Masks and
 generator samples are drawn from a generator seeded by each micro-batch's data position, so N processes
-train exactly like one process with N accumulation steps (`benchmarks/ddp_check.py`: equal losses and
+train exactly like one process with N accumulation steps (`benchmarks/pretraining/ddp_check.py`: equal losses and
 weights with 2 processes over gloo; dropout draws from each rank's own torch RNG). A resume with another global batch (e.g. another GPU count)
 is refused unless `--remap-data-position` says to continue from the saved position with the new batch.
 """
@@ -64,7 +64,7 @@ METRICS = ("loss", "gen_loss", "disc_loss", "gen_acc", "disc_acc", "replaced")
 def build_optimizer(model: torch.nn.Module, t_cfg: Dict[str, Any], device: torch.device) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (nanoGPT). The fused kernel makes one pass over each tensor
     instead of ~10 elementwise ops: 5x faster than the default per-tensor loop on CPU, same update
-    (benchmarks/pretrain_throughput.py)."""
+    (benchmarks/pretraining/pretrain_throughput.py)."""
     return torch.optim.AdamW(param_groups(model, t_cfg["weight_decay"]), lr=t_cfg["lr"], betas=(t_cfg["beta1"], t_cfg["beta2"]),
                              eps=t_cfg["eps"], fused=device.type in ("cpu", "cuda") or None)
 
@@ -286,7 +286,7 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
             for m in range(accum):
                 position = data_position + (m * world + rank) * micro
                 # masks and generator samples keyed on the data position, not the rank: N processes x batch b
-                # draw what 1 process x batch b x N accumulation steps draws (benchmarks/ddp_check.py)
+                # draw what 1 process x batch b x N accumulation steps draws (benchmarks/pretraining/ddp_check.py)
                 mask_gen.manual_seed(seed * 2**40 + position)
                 batch, n_tokens = get_batch(dataset, position, micro, seed, pad_id=pad_id, sep_id=sep_id, device=device)
                 sync = accelerator.no_sync(model) if m < accum - 1 else contextlib.nullcontext()

@@ -5,7 +5,7 @@ system on free; below it, from the heap. The threshold is dynamic: each time a m
 freed, it rises to that block's size (up to 32 MB). A transformer's forward and backward allocate
 tensors of 1-32 MB, with a new size for every padded batch width, so after the first few they all
 come from the heap, and the heap fragments: the holes left by one width do not fit the next.
-Measured (`benchmarks/train_memory.py`, `benchmarks/results/train_memory*.json`, 1 thread beside another
+Measured (`benchmarks/training_memory/train_memory.py`, `benchmarks/results/train_memory*.json`, 1 thread beside another
 training): one v3 relation update on the DDI-2013 training document with 1,818 candidate pairs (57
 length-sorted batches, activations recomputed batch by batch) took RSS from 0.7 GB to 10.1 GB (peak
 10.3 GB) and kept it there; with a fixed 128 KB threshold the same update peaked at 1.9 GB and left

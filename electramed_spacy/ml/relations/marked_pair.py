@@ -16,7 +16,7 @@ Design, and why:
   random embeddings (new `[E1]` tokens need many updates to mean anything, which a CPU
   budget does not have), the type words carry the entity type, and `@`/`#` tell head
   from tail (the order matters for directed relations, e.g. ChemProt). BLUE's target
-  replacement (`@DRUG$`, both mentions replaced) is what `benchmarks/rel_hf_anchor.py`
+  replacement (`@DRUG$`, both mentions replaced) is what `benchmarks/relations/rel_hf_anchor.py`
   runs as the plain-transformers anchor; it hides the mention's words, markers keep them.
 - **Pair vector = [state of the head's `@`; state of the tail's `#`]** (Zhou & Chen;
   Baldini Soares et al. 2019, "entity start"), then the same layer-normalised Maxout +
@@ -41,8 +41,8 @@ Design, and why:
   offline).
 - **Speed**: sequences sorted by length and cut into batches of `batch_size` sequences (little
   padding), `autocast` = bf16 in `configs/rel.cfg` (float32 is the architecture's default; which is faster
-  depends on the CPU: `benchmarks/rel_train_speed.py`), backward outside autocast. One pass per
-  pair costs more encoder work than v2's one pass per Doc: `benchmarks/rel_speed.py`
+  depends on the CPU: `benchmarks/relations/rel_train_speed.py`), backward outside autocast. One pass per
+  pair costs more encoder work than v2's one pass per Doc: `benchmarks/relations/rel_speed.py`
   reports both.
 - **`marking = "all"`: one pass per sentence.** A DDI-2013 sentence holds 7.5 candidate pairs on
   average (3,344 training sentences, 25,084 pairs) but only 3.4 mentions, so marking every mention
