@@ -35,7 +35,7 @@ def test_all_workflow_ends_with_an_installed_evaluated_package():
 OUTPUT_OPTIONS = {"--output", "-o", "--dev-output", "--summary-json", "--paths.output", "--predictions"}
 # Options whose value may be a Hugging Face hub id rather than a file: weasel would refuse to run a
 # step whose dep does not exist, so these are deliberately not deps.
-NOT_A_FILE_OPTIONS = {"--paths.model", "--metrics-data"}  # --metrics-data: a label naming the data
+NOT_A_FILE_OPTIONS = {"--paths.model", "--metrics-data", "--vars.encoder"}  # a hub id or folder; a label naming the data
 
 
 def _read_paths(command):
@@ -82,3 +82,23 @@ def test_read_paths_sees_inputs_and_skips_outputs():
         "outputs": ["metrics/qa.json", "training/qa/model-best"],
     }
     assert _read_paths(command) == ["assets/qa_test.json", "assets/golden.json", "configs/qa.cfg"]
+
+
+def test_each_real_pipeline_is_one_command_running_a_workflow_with_declared_vars():
+    """`spacy project run bc5cdr|ddi|bioasq`: each runs one workflow that ends in an installed package, and
+    every var it sets is one the project declares (a misspelt var would be silently ignored by weasel)."""
+    import re
+    import shlex
+
+    config = load_project_config(ROOT, interpolate=False)
+    commands = {c["name"]: c for c in config["commands"]}
+    for name, package in [("bc5cdr", "ner"), ("ddi", "re"), ("bioasq", "qa")]:
+        (line,) = commands[name]["script"]
+        args = shlex.split(line)
+        assert args[:5] == ["python", "-m", "spacy", "project", "run"] and args[6] == ".", line
+        workflow = config["workflows"][args[5]]
+        assert f"install-{package}" in workflow and f"evaluate-installed-{package}" in workflow
+        set_vars = [a[len("--vars."):] for a in args if a.startswith("--vars.")]
+        assert set_vars and set(set_vars) <= set(config["vars"]), set(set_vars) - set(config["vars"])
+        used = set(re.findall(r"\$\{vars\.(\w+)\}", " ".join(c for step in workflow for c in commands[step]["script"])))
+        assert {"encoder"} <= set(set_vars) & used

@@ -15,7 +15,7 @@ from ._app import app
 from .corpora import _fail
 
 
-@app.command("annotate")
+@app.command("annotate", rich_help_panel="Using pipelines")
 def annotate_command(
     pipeline: str = typer.Argument(..., help="Installed pipeline name or pipeline folder (any spaCy pipeline)"),
     input_path: Path = typer.Argument(..., help="MEDLINE .xml/.xml.gz, PubTator, .jsonl ({id, text} per line), or a folder of them or of .txt files"),

@@ -62,7 +62,7 @@ def unpack_verified(digest: str, target: Path) -> bool:
     return True
 
 
-@app.command("unpack-verified")
+@app.command("unpack-verified", rich_help_panel="Corpora")
 def unpack_verified_command(
     sums: Path = typer.Argument(..., exists=True, dir_okay=False, help="sha256sum-style file: 'SHA256  PATH' per line; PATH.gz is unpacked"),
 ) -> None:

@@ -79,7 +79,7 @@ def deprecated(old: str, new: str) -> None:
     typer.secho(f"⚠ {old} is deprecated and will be removed in the next release: use {new}.", fg=typer.colors.YELLOW, err=True)
 
 
-@app.command("convert", help=CONVERT_HELP, short_help="Convert a corpus (PubTator, CoNLL, brat, DDI, ChemProt, BioASQ) to a .spacy DocBin.")
+@app.command("convert", rich_help_panel="Corpora", help=CONVERT_HELP, short_help="Convert a corpus (PubTator, CoNLL, brat, DDI, ChemProt, BioASQ) to a .spacy DocBin.")
 def convert_cli(
     input_path: Path = typer.Argument(..., help="Corpus file or directory (brat: a directory of .txt + .ann; ddi: a directory of .xml).", exists=True),
     output_path: Path = typer.Argument(..., help="Output DocBin, e.g. corpus/train.spacy.", dir_okay=False),
@@ -170,7 +170,7 @@ def _apply_label_map(docs, mapping: Dict[str, str], summary, map_labels) -> None
         msg.warn(f"--label-map: no entity is labelled {', '.join(unused)} in {summary.source}; check the spelling (labels are case-sensitive).")
 
 
-@app.command("task-text")
+@app.command("task-text", rich_help_panel="Corpora")
 def task_text_command(
     text: Path = typer.Argument(..., exists=True, dir_okay=False, help="Pre-training text: a sentence per line, a blank line between documents"),
     output: Path = typer.Argument(..., file_okay=False, help="Folder for bc5cdr_task.txt, ddi_task.txt, <docbin>_marked.txt"),

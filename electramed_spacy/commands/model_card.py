@@ -116,7 +116,7 @@ def _config(model_dir: Path) -> Dict[str, object]:
     return dict(load_config(model_dir / "config.cfg", interpolate=False))
 
 
-@app.command("model-card")
+@app.command("model-card", rich_help_panel="Packaging")
 def model_card_command(
     base: Path = typer.Argument(..., exists=True, dir_okay=False, help="Base meta (configs/meta_*.json): name, task sentence, author"),
     model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="The trained pipeline folder that will be packaged"),

@@ -12,7 +12,7 @@ from wasabi import msg
 from ._app import app
 
 
-@app.command("check-package")
+@app.command("check-package", rich_help_panel="Packaging")
 def check_package(
     name: str = typer.Argument(..., help="Installed package name, e.g. en_electramed_ner"),
     text: str = typer.Option("Cisplatin induced nephrotoxicity in patients with lung cancer.", help="Text to run"),

@@ -30,7 +30,7 @@ def _fail(err: PretrainError) -> None:
     raise typer.Exit(1)
 
 
-@app.command("vocab", context_settings=OVERRIDES)
+@app.command("vocab", rich_help_panel="Pre-training", context_settings=OVERRIDES)
 def vocab_cli(ctx: typer.Context, config: Path = CONFIG_ARG):
     """Train a WordPiece vocabulary on paths.corpus, or wrap paths.vocab (a vocab.txt), into OUTPUT/vocab."""
     from ..pretraining.data import resolve_corpus, scan_corpus
@@ -46,7 +46,7 @@ def vocab_cli(ctx: typer.Context, config: Path = CONFIG_ARG):
     msg.good(f"Vocabulary in {out}")
 
 
-@app.command("shards", context_settings=OVERRIDES)
+@app.command("shards", rich_help_panel="Pre-training", context_settings=OVERRIDES)
 def shards_cli(ctx: typer.Context, config: Path = CONFIG_ARG):
     """Tokenise paths.corpus into memory-mapped packed-sequence shards in OUTPUT/shards (vocab first if needed)."""
     from ..pretraining.prepare import prepare_data
@@ -60,7 +60,7 @@ def shards_cli(ctx: typer.Context, config: Path = CONFIG_ARG):
     msg.good(f"{m['sequences']:,} sequences, {m['tokens']:,} tokens in {len(m['shards'])} shards under {Path(cfg['paths']['output']) / 'shards'}")
 
 
-@app.command("pretrain", context_settings=OVERRIDES)
+@app.command("pretrain", rich_help_panel="Pre-training", context_settings=OVERRIDES)
 def pretrain_cli(
     ctx: typer.Context, config: Path = CONFIG_ARG,
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint under paths.output"),
@@ -86,7 +86,7 @@ def pretrain_cli(
         msg.good(f"Pre-trained model: {summary['model_dir']}")
 
 
-@app.command("export", context_settings=OVERRIDES)
+@app.command("export", rich_help_panel="Pre-training", context_settings=OVERRIDES)
 def export_cli(
     ctx: typer.Context, config: Path = CONFIG_ARG,
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A checkpoints/step_* dir (default: newest)"),
@@ -103,7 +103,7 @@ def export_cli(
     msg.good(f"Exported to {out}")
 
 
-@app.command("init-model", context_settings=OVERRIDES)
+@app.command("init-model", rich_help_panel="Pre-training", context_settings=OVERRIDES)
 def init_model_cli(
     ctx: typer.Context, config: Path = CONFIG_ARG,
     output: Path = typer.Option(..., "--output", "-o", help="Directory for the random model"),
@@ -119,7 +119,7 @@ def init_model_cli(
     msg.good(f"Random ELECTRA model in {out}")
 
 
-@app.command("probe")
+@app.command("probe", rich_help_panel="Pre-training")
 def probe_cli(
     encoders: List[str] = typer.Argument(..., help="Encoder dirs (save_pretrained: BERT, ELECTRA, our exports), as PATH or NAME=PATH; the first is the reference"),
     train: Path = typer.Option(..., "--train", help="Token-level CoNLL (word<TAB>BIO tag) the linear tagger is fitted on"),
@@ -169,7 +169,7 @@ def probe_cli(
                                      indent=1) + "\n", encoding="utf8")
 
 
-@app.command("interpolate")
+@app.command("interpolate", rich_help_panel="Pre-training")
 def interpolate_command(
     start: str = typer.Argument(..., help="save_pretrained folder (or hub id) of the checkpoint at alpha = 0"),
     end: str = typer.Argument(..., help="The checkpoint at alpha = 1; the result has its architecture and tokenizer"),

@@ -16,7 +16,7 @@ from wasabi import msg
 from ._app import app
 
 
-@app.command("convert-bioasq")
+@app.command("convert-bioasq", hidden=True)
 def convert_bioasq(
     input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="SQuAD-style BioASQ JSON or raw BioASQ (golden) JSON"),
     output_path: Path = typer.Argument(..., dir_okay=False, help="Output .spacy DocBin"),
@@ -44,7 +44,7 @@ def _qa_pipe(nlp):
     msg.fail("The pipeline has no electramed_qa component.", exits=1)
 
 
-@app.command("qa-score")
+@app.command("qa-score", rich_help_panel="Training and evaluation")
 def qa_score(
     model: str = typer.Argument(..., help="Installed pipeline name or path (with an electramed_qa component)"),
     test_json: Path = typer.Argument(..., exists=True, dir_okay=False, help="SQuAD-style test batch (ids <questionid>_<nnn>)"),
@@ -108,7 +108,7 @@ def qa_score(
         predictions.write_text(json.dumps(ranked, indent=2), encoding="utf8")
 
 
-@app.command("ask")
+@app.command("ask", rich_help_panel="Using pipelines")
 def ask_command(
     model: str = typer.Argument(..., help="Installed pipeline name or path"),
     question: str = typer.Option(..., "--question", "-q"),

@@ -15,7 +15,7 @@ from wasabi import msg
 from ._app import app
 
 
-@app.command("convert-ddi")
+@app.command("convert-ddi", hidden=True)
 def convert_ddi(
     inputs: List[Path] = typer.Argument(..., exists=True, help="DDI-2013 XML files or directories (e.g. ddi2013/train)"),
     output_path: Path = typer.Option(..., "--output", "-o", dir_okay=False, help="Output .spacy DocBin"),
@@ -34,7 +34,7 @@ def convert_ddi(
             dev_output=dev_output, dev_fraction=dev_fraction, seed=seed, lang=lang)
 
 
-@app.command("convert-chemprot")
+@app.command("convert-chemprot", hidden=True)
 def convert_chemprot(
     input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="ChemProt file: scibert_sentences/*.jsonl or pure_json/*.json"),
     output_path: Path = typer.Argument(..., dir_okay=False, help="Output .spacy DocBin"),
@@ -50,7 +50,7 @@ def convert_chemprot(
     convert([input_path], output_path, "chemprot", on_error=on_error, options={"form": form, "labels": label_scheme}, lang=lang)
 
 
-@app.command("evaluate-relations")
+@app.command("evaluate-relations", rich_help_panel="Training and evaluation")
 def evaluate_relations(
     model: str = typer.Argument(..., help="Pipeline name or path"),
     data_path: Path = typer.Argument(..., exists=True, help="DocBin with gold entities and relations"),
@@ -87,7 +87,7 @@ def evaluate_relations(
         msg.good(f"Saved scores to {output}")
 
 
-@app.command("visualize-relations")
+@app.command("visualize-relations", rich_help_panel="Using pipelines")
 def visualize_relations(
     model: str = typer.Argument(..., help="Pipeline name or path (use '-' to show the gold relations of a DocBin)"),
     source: str = typer.Argument(..., help="Text, or a path to a .spacy DocBin"),

@@ -12,7 +12,7 @@ from ._app import app
 from .corpora import _fail
 
 
-@app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command("train", rich_help_panel="Training and evaluation", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_command(
     ctx: typer.Context,
     config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training config, e.g. configs/ner.cfg"),
