@@ -34,7 +34,7 @@ def annotate_command(
     quantize: Optional[str] = typer.Option(
         None, "--quantize", help="CPU: run the pipeline's encoders (electramed.Transformer.v1, MarkedPairRelationModel.v1, "
         "QAModel.v1) with int8 weights: dynamic_int8_per_channel (BC5CDR NER: F1 77.77 vs 77.82, 1.65x the words/s) "
-        "or dynamic_int8 (F1 -0.65); relations v3: 2.03x, micro-F1 -0.33. Not for QA (MRR 0.330 -> 0.294) nor "
+        "or dynamic_int8 (F1 -0.65); marked-pair relations: 2.03x, micro-F1 -0.33. Not for QA (MRR 0.330 -> 0.294) nor "
         "relations on a shared encoder (v2: micro-F1 56.20 -> 45.79)"),
 ) -> None:
     """Annotate a corpus: JSON lines {id, text, entities, relations[, answers]} with character offsets, or DocBins.

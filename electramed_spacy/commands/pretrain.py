@@ -65,7 +65,7 @@ def pretrain_cli(
     ctx: typer.Context, config: Path = CONFIG_ARG,
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint under paths.output"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over: remove an earlier run's vocab, shards, checkpoints, model"),
-    resume_or_start: bool = typer.Option(False, "--resume-or-start", help="Resume when paths.output holds a checkpoint, start otherwise: one command for every session of a long run"),
+    resume_or_start: bool = typer.Option(False, "--resume-or-start", help="Resume when paths.output holds a checkpoint, start otherwise: one command for every stint of a long run"),
     remap_data_position: bool = typer.Option(False, "--remap-data-position", help="On resume, accept another global batch (batch_size x processes x grad_accum_steps) than the checkpoint's: continue from its data position with the new batch"),
 ):
     """ELECTRA pre-training (vocab -> shards -> train -> export to OUTPUT/model). Ctrl-C checkpoints and stops."""
