@@ -36,9 +36,10 @@ def test_docs_and_results_table_are_up_to_date():
 
 
 def _tiny_pipelines(tmp_path: Path) -> dict:
+    from spacy.training import Example
+
     from electramed_spacy.corpora.bioasq import make_qa_doc
     from electramed_spacy.doc.relations import Relation, set_relations
-    from spacy.training import Example
 
     encoder = build_tiny_electra(tmp_path / "encoder")
     window = {"@misc": "electramed.strided_spans.v1", "window": 32, "stride": 24}

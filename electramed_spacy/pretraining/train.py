@@ -123,6 +123,27 @@ def step_memory_bytes(cfg: Dict[str, Any], *, vocab_size: int, seq_len: int, n_p
                + activations(gen_width, gen_layers) + logits)
 
 
+def step_flops_per_token(raw: torch.nn.Module, *, seq_len: int, mask_prob: float) -> float:
+    """Training FLOPs per input token of one ELECTRA step (Kaplan et al. 2020, arXiv:2001.08361: 6 per
+    non-embedding weight, forward and backward, plus 6 n_layer n_ctx d_model for attention), for the
+    discriminator and the generator, plus the generator's vocabulary projection at the masked positions."""
+    def encoder_flops(model: torch.nn.Module) -> float:
+        config = model.config
+        embedding = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
+        dense = sum(p.numel() for p in model.parameters()) - embedding
+        return 6.0 * dense + 6.0 * config.num_hidden_layers * seq_len * config.hidden_size
+
+    vocab, gen_width = raw.generator.config.vocab_size, raw.generator.config.embedding_size
+    return encoder_flops(raw.discriminator.electra) + encoder_flops(raw.generator.electra) + 6.0 * mask_prob * vocab * gen_width
+
+
+def peak_flops(precision: str, device: torch.device) -> float:
+    """This machine's measured matmul FLOP/s in `precision` (precision.py's cached calibration)."""
+    from ..precision import calibration
+
+    return calibration(device)["bfloat16" if precision in ("bf16", "fp16") else "float32"]
+
+
 def check_step_memory(estimate: int, device: torch.device) -> str:
     """PretrainError when `estimate` exceeds the memory free on `device`; else a line for the log."""
     if device.type == "cuda":
@@ -247,6 +268,11 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
         print(f"tokens per step: {micro} seqs x {world} processes x {accum} accum x {max_len} = {seqs_per_step * max_len:,}; "
               f"steps {step} -> {max_steps}")
         print(memory_line)
+    flops_per_token = step_flops_per_token(raw, seq_len=max_len, mask_prob=obj["mask_prob"])
+    peak = peak_flops(precision, device) * world
+    if accelerator.is_main_process:
+        print(f"compute: ~{flops_per_token / 1e6:.1f} MFLOP per token; this machine's measured {precision} matmul peak "
+              f"{peak / 1e9:.1f} GFLOP/s ({world} process(es)): the log's peak_fraction is tokens/s x FLOP/token / peak")
 
     # 4. the loop
     log_path = output / LOG
@@ -309,6 +335,7 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
             if logged:  # the step's one device -> host read of its metrics (or at a checkpoint, below)
                 last = step_summary(step, lr, sums, tokens_seen)
                 last["tokens_per_s"] = round((tokens_seen - tok_last) / max(now - t_last, 1e-9), 1)
+                last["peak_fraction"] = round(last["tokens_per_s"] * flops_per_token / peak, 3)
                 last["elapsed_s"] = round(elapsed_before + now - t_start, 1)
                 t_last, tok_last = now, tokens_seen
                 if accelerator.is_main_process:
@@ -318,7 +345,8 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
                 bar.update()
                 if logged:
                     bar.set_postfix(loss=f"{last['loss']:.3f}", disc_acc=f"{last['disc_acc']:.3f}", gen_acc=f"{last['gen_acc']:.3f}",
-                                    tok_s=f"{last['tokens_per_s']:.0f}", lr=f"{lr:.2e}", refresh=False)
+                                    tok_s=f"{last['tokens_per_s']:.0f}", peak=f"{last['peak_fraction']:.0%}", lr=f"{lr:.2e}",
+                                    refresh=False)
             if on_step is not None:
                 on_step(step)
             if probe is not None and (probe.due(step) or step == max_steps):
