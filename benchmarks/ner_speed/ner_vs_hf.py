@@ -28,6 +28,9 @@ Commands (2 torch threads; numbers in the README come from these lines):
     python benchmarks/ner_speed/ner_vs_hf.py compare /tmp/ner_base_random /work/runs/corpus/bc5cdr_test.spacy \\
         --encoder /tmp/electra_base_random --n-docs 50 --output benchmarks/ner_speed/results/ner_vs_hf_base.json
 
+    # two minutes, no trained model needed: the default configs/ner.cfg on any encoder vs HF on the same weights
+    python benchmarks/ner_speed/ner_vs_hf.py quick ENCODER corpus/bc5cdr_test.spacy
+
     # F1 of each lever on all 500 test abstracts (not timed against each other: one pass each)
     python benchmarks/ner_speed/ner_vs_hf.py accuracy /work/runs/dapt_ner/minilm_s0/model-best /work/runs/corpus/bc5cdr_test.spacy \\
         --variant "fp32:model.autocast=null" ... --output benchmarks/ner_speed/results/ner_levers_minilm.json
@@ -261,8 +264,14 @@ def compare(
     for name in ours:
         rows[name]["x_hf_default"] = round(rows[name]["words_per_s_median"] / base_hf, 2)
         rows[name]["x_best_hf"] = round(rows[name]["words_per_s_median"] / best_hf, 2)
+    from electramed_spacy.precision import calibration, choose_autocast
+
+    chosen = {"autocast_auto": choose_autocast(what="the benchmark") or "float32", "matmul_flops": calibration()}
+    print(f"autocast = \"auto\" chose {chosen['autocast_auto']} on this machine: matmul "
+          f"{chosen['matmul_flops']['float32'] / 1e9:.0f} GFLOP/s float32, {chosen['matmul_flops']['bfloat16'] / 1e9:.0f} bf16")
     result = {
         "model": str(model), "encoder": str(encoder), "data": str(data), "docs": len(texts), "words": n_words,
+        "auto_chose": chosen,
         "torch_threads": threads, "repeats": repeats, "ours_batch_size": batch_size,
         "loadavg_per_repeat": loads, "cpu": _cpu_name(), "torch": torch.__version__,
         "transformers": transformers.__version__, "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "default"),
@@ -313,6 +322,39 @@ def accuracy(
             output.write_text(json.dumps({"model": str(model), "data": str(data), "docs": len(examples), "rows": rows}, indent=2))
 
 
+def build_pipeline(encoder: Path, data: Path, out: Path, config: Path) -> Path:
+    """The NER pipeline of `config` on `encoder`, initialised with the labels of DATA's first 20 docs, untrained."""
+    import spacy
+    from spacy.tokens import DocBin
+    from spacy.training import Example
+
+    nlp_config = spacy.util.load_config(config, overrides={"paths.model": str(encoder)}, interpolate=True)
+    nlp = spacy.util.load_model_from_config(nlp_config, auto_fill=True)
+    docs = list(DocBin().from_disk(data).get_docs(nlp.vocab))[:20]
+    nlp.initialize(lambda: [Example(nlp.make_doc(d.text), d) for d in docs])
+    nlp.to_disk(out)
+    return out
+
+
+@app.command()
+def quick(
+    encoder: Path = typer.Argument(..., help="A save_pretrained encoder folder (BERT, ELECTRA, MPNet, ...)"),
+    data: Path = typer.Argument(..., help="DocBin of texts with entities (e.g. corpus/bc5cdr_test.spacy)"),
+    n_docs: int = typer.Option(40, help="Texts to time"),
+    repeats: int = typer.Option(3, help="Interleaved timed passes per row"),
+    threads: int = typer.Option(2, help="torch threads, both sides"),
+    config: Path = typer.Option(Path(__file__).resolve().parents[2] / "configs" / "ner.cfg"),
+    output: Optional[Path] = typer.Option(None, help="Write the results as JSON"),
+) -> None:
+    """Speed in about two minutes: the default NER config on ENCODER (its head untrained: speed does not depend
+    on it) against transformers.pipeline("token-classification") on the same weights, interleaved, with the
+    words/s spread and what `auto` chose."""
+    with tempfile.TemporaryDirectory(prefix="ner_quick_") as tmp:
+        pipeline = build_pipeline(encoder, data, Path(tmp) / "ner", config)
+        compare(pipeline, data, encoder=encoder, n_docs=n_docs, repeats=repeats, threads=threads, batch_size=32,
+                variant=[], hf_batch_size=[8, 16], hf_stride=0, probes=False, output=output)
+
+
 @app.command("build-base")
 def build_base(
     encoder_out: Path = typer.Argument(..., help="Where to write the random ELECTRA-base checkpoint"),
@@ -325,10 +367,7 @@ def build_base(
     """A randomly initialised ELECTRA-base (12 x 768) saved like the published ELECTRAMed checkpoint
     (pytorch_model.bin, ElectraForPreTraining config, vocab.txt; no tokenizer files), and an NER pipeline
     assembled on it from configs/ner.cfg and initialised with BC5CDR labels (no training: speed only)."""
-    import spacy
     import torch
-    from spacy.tokens import DocBin
-    from spacy.training import Example
     from transformers import ElectraConfig, ElectraForPreTraining
 
     import electramed_spacy  # noqa: F401  (registers the architectures)
@@ -342,11 +381,7 @@ def build_base(
     encoder_out.mkdir(parents=True, exist_ok=True)
     ElectraForPreTraining(cfg).save_pretrained(encoder_out, safe_serialization=False)
     shutil.copyfile(vocab, encoder_out / "vocab.txt")
-    nlp_config = spacy.util.load_config(config, overrides={"paths.model": str(encoder_out)}, interpolate=True)
-    nlp = spacy.util.load_model_from_config(nlp_config, auto_fill=True)
-    docs = list(DocBin().from_disk(data).get_docs(nlp.vocab))[:20]
-    nlp.initialize(lambda: [Example(nlp.make_doc(d.text), d) for d in docs])
-    nlp.to_disk(pipeline_out)
+    build_pipeline(encoder_out, data, pipeline_out, config)
     print(f"{encoder_out}: {sorted(p.name for p in encoder_out.iterdir())}; pipeline {pipeline_out}")
 
 
