@@ -85,6 +85,34 @@ def layer_rate(dtype: Optional[torch.dtype] = None, device: Optional[torch.devic
     return x.shape[0] * x.shape[1] / best
 
 
+def linear_rate(mode: str, repeats: int = 3) -> float:
+    """Rows/s through the Linear layers of one encoder layer (MiniLM's width: q, k, v, o 384 x 384, FFN
+    384 -> 1,536 -> 384) on 512 rows, on CPU, in "float32", under "bfloat16" autocast or as "int8"
+    (torch's dynamic quantization, one scale per weight row, as `quantize = "dynamic_int8_per_channel"`)."""
+    import warnings
+
+    torch.manual_seed(0)
+    stack = torch.nn.Sequential(*[torch.nn.Linear(384, 384) for _ in range(4)], torch.nn.Linear(384, 1536),
+                                torch.nn.Linear(1536, 384)).eval()
+    if mode == "int8":
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stack = quantize_dynamic(stack, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    x, wide = torch.randn(512, 384), torch.randn(512, 1536)
+    best = float("inf")
+    with torch.no_grad(), torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=mode == "bfloat16"):
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            for layer in stack:  # each layer on an input of its width
+                y = layer(x if layer.in_features == 384 else wide)
+            y.float().sum().item()
+            if i:
+                best = min(best, time.perf_counter() - start)
+    return x.shape[0] / best
+
+
 def calibration(device: Optional[torch.device] = None) -> Dict[str, float]:
     """{"float32", "bfloat16": matmul FLOP/s; "layer_float32", "layer_bfloat16": encoder-layer tokens/s,
     measured only where the bf16 matmul passes} for this machine, measured once and cached."""
@@ -94,11 +122,16 @@ def calibration(device: Optional[torch.device] = None) -> Dict[str, float]:
         cached = json.loads(path.read_text(encoding="utf8"))
     except (OSError, ValueError):
         cached = {}
-    if isinstance(cached.get(key), dict) and {"float32", "bfloat16"} <= set(cached[key]):
-        return cached[key]
-    result = {"float32": matmul_peak(None, device), "bfloat16": matmul_peak(torch.bfloat16, device)}
-    if result["bfloat16"] >= BF16_MARGIN * result["float32"]:
-        result.update(layer_float32=layer_rate(None, device), layer_bfloat16=layer_rate(torch.bfloat16, device))
+    result = cached.get(key) if isinstance(cached.get(key), dict) else {}
+    wanted = {"float32", "bfloat16"} | ({"linear_float32", "linear_bfloat16", "linear_int8"} if device.type == "cpu" else set())
+    if wanted <= set(result):
+        return result
+    if not {"float32", "bfloat16"} <= set(result):
+        result = {"float32": matmul_peak(None, device), "bfloat16": matmul_peak(torch.bfloat16, device)}
+        if result["bfloat16"] >= BF16_MARGIN * result["float32"]:
+            result.update(layer_float32=layer_rate(None, device), layer_bfloat16=layer_rate(torch.bfloat16, device))
+    if device.type == "cpu":
+        result.update({f"linear_{mode}": linear_rate(mode) for mode in ("float32", "bfloat16", "int8")})
     cached[key] = result
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +154,24 @@ def choose_autocast(device: Optional[torch.device] = None, *, what: str = "the e
     logger.info("precision auto for %s on %s: %s (bf16 / float32: matmul %.2fx of %.1f GFLOP/s, encoder layer %s; "
                 "bf16 needs >= %.1fx on both)", what, device.type, choice or "float32", ratio, rates["float32"] / 1e9,
                 "not timed" if layer is None else f"{layer:.2f}x", BF16_MARGIN)
+    return choice
+
+
+INT8_MODE = "dynamic_int8_per_channel"  # one scale per weight row: BC5CDR NER F1 within 0.1 of float32 (benchmarks/ner_speed)
+
+
+def choose_quantize(device: Optional[torch.device] = None, *, autocast: Optional[str] = None,
+                    what: str = "the encoder") -> Optional[str]:
+    """`INT8_MODE` when int8 Linear layers are measured >= BF16_MARGIN x faster than both float32 and, where
+    `autocast` is "bfloat16", bf16 on this CPU; else None. Never on a GPU (the int8 kernels are CPU ones)."""
+    device = device or torch.device("cpu")
+    if device.type != "cpu":
+        return None
+    rates = calibration(device)
+    rival = max(rates["linear_float32"], rates["linear_bfloat16"] if autocast == "bfloat16" else 0.0)
+    choice = INT8_MODE if rates["linear_int8"] >= BF16_MARGIN * rival else None
+    logger.info("quantize auto for %s: %s (int8 Linear layers %.2fx the %s ones; int8 needs >= %.1fx)", what,
+                choice or "off", rates["linear_int8"] / rival, autocast or "float32", BF16_MARGIN)
     return choice
 
 

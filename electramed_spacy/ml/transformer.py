@@ -31,7 +31,7 @@ from thinc.api import Model, chain, get_torch_default_device
 
 from ..about import ELECTRAMED_HUB_ID
 from ..errors import ElectraMedError, Errors
-from ..precision import AUTO, resolve_autocast
+from ..precision import AUTO, choose_quantize, resolve_autocast
 from .loading import LOAD_ERRORS, encoder_load_error
 from .safe_load import SafeHFShim
 
@@ -47,17 +47,21 @@ class EncoderOptionsShim(SafeHFShim):
       outputs are cast back to float32 (spaCy/numpy have no bf16), inside the autograd graph.
     * quantize: inference (never training, E005) through an int8 copy of the Linear layers
       (`_quantize_dynamic_int8`), made on first use and again whenever the float module is replaced
-      (a later `from_bytes`); the float module stays the one saved.
+      (a later `from_bytes`); the float module stays the one saved. When `quantize_auto` (the int8 mode
+      was chosen by `quantize = "auto"`), training runs the float module and every update drops the int8
+      copy, so an evaluation during training quantizes the current weights.
     * sorted_batch_wordpieces: inference through `LengthSortedEncoder` (windows encoded shortest first
       in groups cut to their own length); training is unchanged.
     Loading is `SafeHFShim`'s (checked file names, weights-only), plus the wordpiece cap (`cap_wordpieces`).
     """
 
     def __init__(self, hf_model: HFObjects, *, mixed_precision: bool, grad_scaler_config: Dict,
-                 autocast: Optional[str], quantize: Optional[str], sorted_batch_wordpieces: Optional[int]):
+                 autocast: Optional[str], quantize: Optional[str], sorted_batch_wordpieces: Optional[int],
+                 quantize_auto: bool = False):
         super().__init__(hf_model, mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config))
         self.autocast = AUTOCAST_DTYPES[autocast] if autocast else None
         self.quantize = quantize
+        self.quantize_auto = quantize_auto
         self.sorted_batch_wordpieces = sorted_batch_wordpieces
         self._int8: tuple = (None, None)  # (float module it was made from, int8 copy)
 
@@ -98,8 +102,9 @@ class EncoderOptionsShim(SafeHFShim):
         return self._as_float32(output)
 
     def begin_update(self, inputs):
-        if self.quantize:
+        if self.quantize and not self.quantize_auto:
             raise ElectraMedError(Errors.E005.format(value=self.quantize))
+        self._int8 = (None, None)  # the weights are about to change: the next inference quantizes them anew
         with self._autocast():
             output, backprop = super().begin_update(inputs)
         return self._as_float32(output), backprop
@@ -132,9 +137,11 @@ class ElectraMedTransformerModel(TransformerModel):
 
     def __init__(self, name: str, get_spans: Callable, tokenizer_config: Dict, transformer_config: Dict, *,
                  mixed_precision: bool = False, grad_scaler_config: Optional[Dict] = None, autocast: Optional[str] = None,
-                 quantize: Optional[str] = None, sorted_batch_wordpieces: Optional[int] = None):
+                 quantize: Optional[str] = None, sorted_batch_wordpieces: Optional[int] = None,
+                 quantize_auto: bool = False):
         options = dict(mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config or {}),
-                       autocast=autocast, quantize=quantize, sorted_batch_wordpieces=sorted_batch_wordpieces)
+                       autocast=autocast, quantize=quantize, sorted_batch_wordpieces=sorted_batch_wordpieces,
+                       quantize_auto=quantize_auto)
         super().__init__(name, get_spans, tokenizer_config, transformer_config, mixed_precision=mixed_precision,
                          grad_scaler_config=dict(grad_scaler_config or {}))
         self.layers[0].shims[0] = EncoderOptionsShim(HFObjects(None, None, None, tokenizer_config, transformer_config), **options)
@@ -292,16 +299,24 @@ def build_electramed_transformer(
         with `quantize`).
     quantize (str or None): "dynamic_int8" / "dynamic_int8_per_channel": inference through
         an int8 copy of the encoder's Linear layers, one weight scale per matrix / per output
-        row (CPU; see `_with_quantized_inference`; per row kept BC5CDR NER F1, README); needs
-        autocast = null (E006). Training with it set is refused (E005). None (the
-        default) keeps the float model.
+        row (CPU; `_quantize_dynamic_int8`; per row kept BC5CDR NER F1, benchmarks/ner_speed); needs
+        autocast = null (E006). Training with it set is refused (E005). "auto": per-row int8 at
+        inference where its Linear layers measure >= 1.2x both float32 and the autocast choice on this
+        CPU (then autocast is off and training runs in float32), else off (`precision.choose_quantize`);
+        training is allowed. None (the default) keeps the float model.
     sorted_batch_wordpieces (int or None): at inference, encode a batch's windows sorted
         by length, in groups of at most this many padded wordpieces, instead of one batch
         padded to its longest window (`LengthSortedEncoder`). None: one padded batch.
     """
-    if quantize is not None and quantize not in QUANTIZE_MODES:
-        raise ElectraMedError(Errors.E004.format(value=quantize, options=list(QUANTIZE_MODES)))
-    autocast = None if quantize and autocast == AUTO else resolve_autocast(autocast, get_torch_default_device())
+    if quantize is not None and quantize != AUTO and quantize not in QUANTIZE_MODES:
+        raise ElectraMedError(Errors.E004.format(value=quantize, options=list(QUANTIZE_MODES) + [AUTO]))
+    device = get_torch_default_device()
+    quantize_auto = quantize == AUTO
+    if quantize_auto:  # the fastest of float32, the autocast choice and int8 on this machine
+        autocast = resolve_autocast(autocast, device)
+        quantize = choose_quantize(device, autocast=autocast) if autocast in (None, "bfloat16") else None
+        autocast = None if quantize else autocast
+    autocast = None if quantize and autocast == AUTO else resolve_autocast(autocast, device)
     if autocast is not None and autocast not in AUTOCAST_DTYPES:
         raise ElectraMedError(Errors.E003.format(value=autocast, options=sorted(AUTOCAST_DTYPES)))
     if quantize is not None and autocast is not None:
@@ -314,7 +329,7 @@ def build_electramed_transformer(
         str(name), get_spans if get_spans is not None else configure_strided_spans(), tok_cfg,
         transformer_config or {"output_attentions": False}, mixed_precision=mixed_precision,
         grad_scaler_config=grad_scaler_config, autocast=autocast, quantize=quantize,
-        sorted_batch_wordpieces=sorted_batch_wordpieces,
+        sorted_batch_wordpieces=sorted_batch_wordpieces, quantize_auto=quantize_auto,
     )
 
 

@@ -212,3 +212,48 @@ def test_length_sorted_windows_give_the_same_vectors(tiny_bert):
 def test_sorted_batch_wordpieces_must_be_positive(tiny_bert):
     with pytest.raises(ElectraMedError, match=r"\[E007\] .*sorted_batch_wordpieces` must be > 0.*got 0"):
         _nlp_with(tiny_bert, sorted_batch_wordpieces=0)
+
+
+def _calibrated(monkeypatch, **linear):
+    """precision.calibration as measured on a CPU where the Linear layers run at `linear` rows/s."""
+    from electramed_spacy import precision
+
+    rates = {"float32": 1e11, "bfloat16": 1e10, **{f"linear_{k}": v for k, v in linear.items()}}
+    monkeypatch.setattr(precision, "calibration", lambda device=None: rates)
+
+
+@pytest.mark.parametrize("linear,autocast,expected", [
+    ({"float32": 1.0, "bfloat16": 0.1, "int8": 1.7}, "auto", "dynamic_int8_per_channel"),  # AVX2 only: int8 wins
+    ({"float32": 1.0, "bfloat16": 0.1, "int8": 1.1}, "auto", None),  # int8 not clearly faster: float32
+    ({"float32": 1.0, "bfloat16": 3.0, "int8": 3.3}, "bfloat16", None),  # bf16 units: bf16 as fast, no F1 risk
+    ({"float32": 1.0, "bfloat16": 3.0, "int8": 4.0}, "bfloat16", "dynamic_int8_per_channel"),
+])
+def test_quantize_auto_picks_the_fastest_measured(tiny_bert, monkeypatch, linear, autocast, expected):
+    _calibrated(monkeypatch, **linear)
+    shim = _nlp_with(tiny_bert, quantize="auto", autocast=autocast).get_pipe("transformer").model.layers[0].shims[0]
+    assert shim.quantize == expected and shim.quantize_auto
+    assert shim.autocast is None if expected else (shim.autocast is None) == (autocast == "auto")
+
+
+def test_quantize_auto_trains_in_float_and_quantizes_the_current_weights(tiny_bert, monkeypatch):
+    """With int8 chosen by auto, an update is allowed (float weights) and drops the int8 copy, so the next
+    inference quantizes the updated weights, not the ones of the first evaluation."""
+    from spacy.training import Example
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    _calibrated(monkeypatch, float32=1.0, bfloat16=0.1, int8=2.0)
+    nlp = _nlp_with(tiny_bert, quantize="auto", autocast="auto")
+    nlp.add_pipe("ner", config={"model": {"tok2vec": {"@architectures": "spacy-transformers.TransformerListener.v1",
+                                                      "grad_factor": 1.0, "pooling": {"@layers": "reduce_mean.v1"}}}})
+    doc = nlp.make_doc("Aspirin reduces the risk of stroke.")
+    doc.ents = [spacy.tokens.Span(doc, 0, 1, "Chemical")]
+    examples = [Example(nlp.make_doc(doc.text), doc)]
+    optimizer = nlp.initialize(lambda: examples)
+    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    nlp(doc.text)
+    first = shim._int8[1]
+    assert any(isinstance(m, DynamicQuantizedLinear) for m in first.modules())
+    nlp.update(examples, sgd=optimizer)
+    assert shim._int8 == (None, None)
+    nlp(doc.text)
+    assert shim._int8[1] is not first and shim._int8[0] is shim._model
