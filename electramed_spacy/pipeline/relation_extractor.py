@@ -113,6 +113,23 @@ def score_relations(
     }
 
 
+class HeadScaledOptimizer:
+    """An optimizer that steps the parameters keyed in `head` ((node id, param name), thinc's keys) at `scale`
+    times the rate of `sgd` (thinc's `lr_scale`), everything else (shims' torch parameters included) as `sgd`
+    does; other attributes are `sgd`'s."""
+
+    def __init__(self, sgd: Optimizer, head: set, scale: float):
+        self._sgd, self._head, self._scale = sgd, head, scale
+
+    def __call__(self, key, weights, gradient, *, lr_scale: float = 1.0):
+        if key in self._head:
+            lr_scale *= self._scale
+        return self._sgd(key, weights, gradient, lr_scale=lr_scale)
+
+    def __getattr__(self, name):
+        return getattr(self._sgd, name)
+
+
 @registry.scorers("electramed.rel_scorer.v1")
 def make_rel_scorer() -> Callable:
     return score_relations
@@ -342,20 +359,11 @@ class RelationExtractor(TrainablePipe):
         return losses
 
     def finish_update(self, sgd: Optimizer) -> None:
-        """Like `Model.finish_update`, with the head's parameters stepped at
-        `head_lr_scale` times the optimizer's rate (the tok2vec's at the plain rate)."""
-        scale = self.cfg["head_lr_scale"]
+        """`Model.finish_update` with the head's parameters stepped at `head_lr_scale` times the optimizer's
+        rate (the tok2vec's and every shim's at the plain rate), through `HeadScaledOptimizer`."""
         encoder = {node.id for node in self.model.get_ref("tok2vec").walk()}
-        for node in self.model.walk():
-            for shim in node.shims:
-                shim.finish_update(sgd)
-            for name in node.param_names:
-                if node.has_grad(name):
-                    param, _ = sgd(
-                        (node.id, name), node.get_param(name), node.get_grad(name),
-                        lr_scale=1.0 if node.id in encoder else scale,
-                    )
-                    node.set_param(name, param)
+        head = {(node.id, name) for node in self.model.walk() if node.id not in encoder for name in node.param_names}
+        self.model.finish_update(HeadScaledOptimizer(sgd, head, self.cfg["head_lr_scale"]))
 
     def initialize(
         self, get_examples: Callable[[], Iterable[Example]], *,
