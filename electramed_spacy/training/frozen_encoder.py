@@ -1,39 +1,13 @@
 """Fine-tune heads first, then the encoder (`electramed.frozen_encoder_steps.v1`, a `[training] before_update`).
 
-Linear probing then fine-tuning (LP-FT, Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features and
-Underperform Out-of-Distribution"): a randomly initialised head sends large, noisy gradients into the encoder in
-its first updates and can undo what pre-training built. For the first `steps` updates every transformer
-listener of the pipeline passes no gradient back (its `grad_factor` is 0), so only the heads learn, on the
-encoder's frozen states; from update `steps` on the listeners pass their configured gradient again and
-everything fine-tunes. The learning-rate schedule is the optimizer's own and is not reset. A zero gradient moves
-no weight under Adam; decoupled weight decay (`L2_is_weight_decay`) still shrinks the encoder's weights by
-lr x L2 per update (1e-6 at lr 1e-4 and L2 0.01), and the encoder's backward pass still runs.
-
-    [training.before_update]
-    @callbacks = "electramed.frozen_encoder_steps.v1"
-    steps = 100
-
-Give the head its own rate for those updates, or it learns next to nothing (measured on BC5CDR: dev F1 1.5
-after 100 head-only updates at <= 1e-4, 44.7 at 2e-3; README "Continued pre-training"). The schedule
-`electramed.frozen_then_linear.v1` does: `frozen_rate` for the first `frozen_steps` updates, then spaCy's
-`warmup_linear.v1` over the remaining `total_steps - frozen_steps`. `configs/ner.cfg`, `configs/rel.cfg` and
-`configs/rel_pooled.cfg` read `frozen_steps` from `[training.before_update] steps`, so one setting switches LP-FT on (`--training.before_update.steps
-100`); with 0 the schedule is `warmup_linear.v1` itself:
-
-    [training.optimizer.learn_rate]
-    @schedules = "electramed.frozen_then_linear.v1"
-    frozen_steps = ${training.before_update.steps}
-    frozen_rate = 0.002
-    warmup_steps = 30
-    total_steps = ${training.max_steps}
-    initial_rate = 0.0001
-
-A model that owns its encoder (the v3 relation model) declares the attr `frozen_encoder`; while it is true the
-model runs its encoder in inference mode (no dropout, no autograd graph, no backward pass: a frozen update costs
-one forward) and sends no gradient into it, so only its head learns. The v3 head already steps at `head_lr_scale`
-(20) times the optimizer's rate, so the relation configs' `frozen_rate` is their fine-tuning rate (`initial_rate`).
-
-The QA pipe, which owns its encoder too, does not declare the attr and is not affected.
+Linear probing then fine-tuning (Kumar et al. 2022, arXiv:2202.10054): a random head's first, noisy gradients can
+undo what pre-training built. For the first `steps` updates every transformer listener passes no gradient back
+(`grad_factor` 0), so only the heads learn on frozen encoder states; then everything fine-tunes. A model that
+owns its encoder (the marked-pair relation model) declares the attr `frozen_encoder` and runs its encoder in
+inference mode meanwhile (one forward, no backward). The head needs its own, higher rate for those updates:
+`electramed.frozen_then_linear.v1` holds `frozen_rate` for `frozen_steps` updates, then is spaCy's
+`warmup_linear.v1` over the rest; the configs read `frozen_steps` from `[training.before_update] steps`, so one
+setting switches it on, and 0 leaves `warmup_linear.v1` itself.
 """
 from typing import Any, Callable, Dict, Iterable
 
