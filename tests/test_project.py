@@ -85,14 +85,14 @@ def test_read_paths_sees_inputs_and_skips_outputs():
 
 
 def test_each_real_pipeline_is_one_command_running_a_workflow_with_declared_vars():
-    """`spacy project run bc5cdr|ddi|bioasq`: each runs one workflow that ends in an installed package, and
+    """`spacy project run bc5cdr|ddi|chemprot|bioasq`: each runs one workflow that ends in an installed package, and
     every var it sets is one the project declares (a misspelt var would be silently ignored by weasel)."""
     import re
     import shlex
 
     config = load_project_config(ROOT, interpolate=False)
     commands = {c["name"]: c for c in config["commands"]}
-    for name, package in [("bc5cdr", "ner"), ("ddi", "re"), ("bioasq", "qa")]:
+    for name, package in [("bc5cdr", "ner"), ("ddi", "re"), ("chemprot", "re"), ("bioasq", "qa")]:
         (line,) = commands[name]["script"]
         args = shlex.split(line)
         assert args[:5] == ["python", "-m", "spacy", "project", "run"] and args[6] == ".", line
