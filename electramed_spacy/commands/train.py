@@ -19,6 +19,7 @@ def train_command(
     output: Path = typer.Option(..., "--output", "-o", help="Output folder: model-best, model-last, checkpoint"),
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Updates between checkpoints (0: only on a signal and at the end)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+    trim_heap: bool = typer.Option(True, "--trim-heap/--no-trim-heap", help="Hand freed memory back to the system after every update (glibc)"),
 ) -> None:
     """Train a pipeline as `spacy train` does; rerun the same command to continue a stopped or killed run."""
     from spacy.cli._util import parse_config_overrides
@@ -32,6 +33,7 @@ def train_command(
 
         spacy.require_gpu(gpu_id)
     try:
-        train(config_path, output, overrides=parse_config_overrides(ctx.args), checkpoint_every=checkpoint_every, use_gpu=gpu_id)
+        train(config_path, output, overrides=parse_config_overrides(ctx.args), checkpoint_every=checkpoint_every, use_gpu=gpu_id,
+              trim=trim_heap)
     except ValueError as err:
         _fail(str(err))

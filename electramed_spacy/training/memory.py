@@ -18,6 +18,10 @@ another training: six ordinary v3 updates 19.4-19.7 s -> 24.0-25.0 s, four BC5CD
 16.5 s (peak 2.4 -> 2.0 GB). So the configs carry it switched off (`threshold_bytes = 0`, glibc's
 default); on a machine short of memory, `--initialize.before_init.threshold_bytes 131072` bounds it.
 Where the C library is not glibc it does nothing and says so.
+
+`trim_heap` is the cheaper remedy `electramed train` applies after every update: `malloc_trim(0)` hands
+the heap's free pages back to the system (glibc >= 2.8 releases free chunks inside the heap, not only at
+its top), once per update instead of a fresh mapping per tensor. `--no-trim-heap` switches it off.
 """
 import ctypes
 import ctypes.util
@@ -40,10 +44,21 @@ def set_mmap_threshold(threshold_bytes: int) -> bool:
     (0 sets nothing: glibc's dynamic default stays)."""
     if not 0 <= threshold_bytes <= MAX_MMAP_THRESHOLD:
         raise ElectraMedError(Errors.E060.format(value=threshold_bytes))
-    if threshold_bytes == 0 or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold_bytes)))
+    libc = _glibc() if threshold_bytes else None
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold_bytes))) if libc is not None else False
+
+
+def _glibc():
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
+def trim_heap() -> bool:
+    """`malloc_trim(0)` where the C library is glibc: free heap pages go back to the system; True if it
+    released any."""
+    libc = _glibc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
 
 
 @registry.callbacks("electramed.malloc_mmap_threshold.v1")

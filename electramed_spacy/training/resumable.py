@@ -37,6 +37,8 @@ from spacy.util import registry, resolve_dot_names
 from thinc.api import Config, constant, fix_random_seed, get_current_ops, set_gpu_allocator
 from wasabi import Printer
 
+from .memory import trim_heap
+
 CHECKPOINT = "checkpoint"
 MODEL_BEST, MODEL_LAST = "model-best", "model-last"
 
@@ -175,8 +177,9 @@ def find_checkpoint(output: Path) -> Optional[Path]:
 
 
 def train(config_path: Path, output: Path, *, overrides: Dict[str, Any], checkpoint_every: int, use_gpu: int = -1,
-          stdout=sys.stdout) -> Path:
-    """Train as `spacy train` does, checkpointing; continue from OUTPUT/checkpoint when there is one."""
+          trim: bool = True, stdout=sys.stdout) -> Path:
+    """Train as `spacy train` does, checkpointing; continue from OUTPUT/checkpoint when there is one.
+    `trim`: hand freed heap memory back to the system after every update (`memory.trim_heap`)."""
     msg = Printer(no_print=True)
     config = util.load_config(config_path, overrides=overrides, interpolate=False)
     checkpoint = find_checkpoint(output)
@@ -212,12 +215,12 @@ def train(config_path: Path, output: Path, *, overrides: Dict[str, Any], checkpo
         loop = {k: state[k] for k in loop}
         loop["results"] = [tuple(r) for r in loop["results"]]
         stdout.write(msg.info(f"Continuing from {checkpoint} after update {loop['step']}") + "\n")
-    run_loop(nlp, optimizer, batches, T, dev_corpus, output, loop, checkpoint_every, config, stdout)
+    run_loop(nlp, optimizer, batches, T, dev_corpus, output, loop, checkpoint_every, config, stdout, trim=trim)
     return output / MODEL_LAST
 
 
 def run_loop(nlp, optimizer, batches: Batches, T, dev_corpus, output: Path, loop: Dict[str, Any],
-             checkpoint_every: int, config: Config, stdout) -> None:
+             checkpoint_every: int, config: Config, stdout, trim: bool = True) -> None:
     """`train_while_improving` + `train` of spaCy (update, evaluate, model-best, patience, max_steps)
     from update `loop["step"] + 1` on, with checkpoints; see the module docstring."""
     evaluate = create_evaluation_callback(nlp, dev_corpus, T["score_weights"])
@@ -243,6 +246,8 @@ def run_loop(nlp, optimizer, batches: Batches, T, dev_corpus, output: Path, loop
                 if name not in exclude and getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
                     proc.finish_update(optimizer)
             optimizer.step_schedules()
+            if trim:  # glibc's heap fragments across padded batch widths: RSS grew 3 -> 8.75 GB over 800 NER updates
+                trim_heap()
             loop["step"], loop["words"] = step, loop["words"] + sum(len(eg) for eg in batch)
             loop["seconds"] = timer() - start
             is_best = score = other = None
