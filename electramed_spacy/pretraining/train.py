@@ -169,23 +169,23 @@ def clean_output(output: Path) -> None:
             path.unlink()
 
 
-def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = False, progress: Optional[bool] = None,
-             on_step: Optional[Callable[[int], None]] = None, export: bool = True,
-             remap_data_position: bool = False) -> Dict[str, Any]:
-    """Run (or continue) pre-training as configured; returns a summary. `on_step(step)` is for tests.
+def _masker(obj: Dict[str, Any], tokenizer, vocab_dir: Path, device) -> TokenMasker:
+    """The `[objective]`'s masking over `tokenizer`'s vocabulary (whole words: its "##" continuation pieces)."""
+    continuation = None
+    if obj["whole_word"]:
+        continuation = [i for piece, i in tokenizer.get_vocab().items() if piece.startswith("##")]
+        if not continuation:
+            raise PretrainError(f"[objective] whole_word = true needs a WordPiece vocabulary (\"##\" continuation pieces); "
+                                f"{vocab_dir} has none: set whole_word = false.")
+    return TokenMasker(special_ids=sorted(set(tokenizer.all_special_ids)), mask_id=tokenizer.mask_token_id,
+                       vocab_size=len(tokenizer), mask_prob=obj["mask_prob"], mask_token_prob=obj["mask_token_prob"],
+                       random_token_prob=obj["random_token_prob"], continuation_ids=continuation, device=device)
 
-    `overwrite` starts from scratch, removing an earlier run's vocab, shards, checkpoints and export
-    (what `spacy project run` wants when a dependency changed). `remap_data_position` lets a resume
-    change the global batch: the run continues from the checkpoint's data position with the new batch."""
-    from accelerate import Accelerator
 
+def _check_run(cfg: Dict[str, Any], output: Path, *, resume: bool, overwrite: bool, remap_data_position: bool):
+    """The checks that fail before any long work (flags, corpus, probe data, checkpoints, precision), and the
+    removal of an old run under `overwrite`: returns (probe, newest checkpoint, its state, precision)."""
     t_cfg, paths = cfg["training"], cfg["paths"]
-    output = Path(paths["output"])
-    progress = t_cfg["progress_bar"] if progress is None else progress
-    if t_cfg["num_threads"]:
-        torch.set_num_threads(t_cfg["num_threads"])
-
-    # 1. checks that fail fast, accelerator, then vocab and shards (each skipped when already built)
     if overwrite and resume:
         raise PretrainError("--overwrite and --resume contradict each other: pick one.")
     if remap_data_position and not resume:
@@ -206,13 +206,52 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
         print(f"precision auto: {precision} ({'bf16' if precision == 'bf16' else 'float32'} matmuls measured faster here; precision.py)")
     if precision == "fp16" and not use_cuda:
         raise PretrainError("[training] precision = fp16 needs a CUDA GPU; on CPU use bf16 (or fp32).")
-    accelerator = Accelerator(cpu=not use_cuda, mixed_precision="no" if precision == "fp32" else precision)
+    return probe, ckpt, state, precision
+
+
+def _finish(accelerator, model, raw, summary: Dict[str, Any], *, output: Path, log_path: Path, data, dataset, cfg,
+            export: bool) -> None:
+    """After the loop, on the main process: the stop line, the curves, and the export (not after a signal)."""
+    step, stop_reason = summary["step"], summary["stopped_by"]
+    print(f"stopped at step {step}/{summary['max_steps']} ({stop_reason}); last: {summary['last']}")
+    if stop_reason.startswith("SIG"):
+        print(f"checkpoint saved; continue with: electramed pretrain CONFIG --resume --paths.output {output}")
+    plot_curves(log_path, output / "curves.png")
+    if export and not stop_reason.startswith("SIG"):
+        from .export import export_pretrainer
+
+        summary["model_dir"] = str(export_pretrainer(
+            accelerator.unwrap_model(model), data["vocab_dir"], output / "model", cfg=cfg, summary=summary,
+            manifest=dataset.manifest, overwrite=True))
+        print(f"exported the {'generator (MLM only)' if raw.mlm_only else 'discriminator'} to {summary['model_dir']} "
+              f"(generator with its MLM head in {summary['model_dir']}/generator)")
+
+
+def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = False, progress: Optional[bool] = None,
+             on_step: Optional[Callable[[int], None]] = None, export: bool = True,
+             remap_data_position: bool = False) -> Dict[str, Any]:
+    """Run (or continue) pre-training as configured; returns a summary. `on_step(step)` is for tests.
+
+    `overwrite` starts from scratch, removing an earlier run's vocab, shards, checkpoints and export
+    (what `spacy project run` wants when a dependency changed). `remap_data_position` lets a resume
+    change the global batch: the run continues from the checkpoint's data position with the new batch."""
+    from accelerate import Accelerator
+
+    t_cfg, paths = cfg["training"], cfg["paths"]
+    output = Path(paths["output"])
+    progress = t_cfg["progress_bar"] if progress is None else progress
+    if t_cfg["num_threads"]:
+        torch.set_num_threads(t_cfg["num_threads"])
+
+    # 1. checks that fail fast, accelerator, then vocab and shards (each skipped when already built)
+    probe, ckpt, state, precision = _check_run(cfg, output, resume=resume, overwrite=overwrite,
+                                               remap_data_position=remap_data_position)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no" if precision == "fp32" else precision)
     with accelerator.main_process_first():  # rank 0 builds vocab and shards; the others then find them done
         data = prepare_data(cfg, progress=progress and accelerator.is_main_process)
     vocab_sha = fingerprint(data["vocab_dir"] / "tokenizer.json")
-    if state is not None:
-        if state["vocab_sha"] != vocab_sha:
-            raise PretrainError(f"The vocabulary in {data['vocab_dir']} does not match the checkpoint {ckpt} (trained with another vocab.txt or corpus). Resume with the original [paths] vocab/corpus, or start a new [paths] output.")
+    if state is not None and state["vocab_sha"] != vocab_sha:
+        raise PretrainError(f"The vocabulary in {data['vocab_dir']} does not match the checkpoint {ckpt} (trained with another vocab.txt or corpus). Resume with the original [paths] vocab/corpus, or start a new [paths] output.")
 
     # 2. seed, data
     seed = t_cfg["seed"]
@@ -226,15 +265,7 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
     tokenizer = AutoTokenizer.from_pretrained(str(data["vocab_dir"]))
     pad_id, sep_id = tokenizer.pad_token_id, tokenizer.sep_token_id
     obj = cfg["objective"]
-    continuation = None
-    if obj["whole_word"]:
-        continuation = [i for piece, i in tokenizer.get_vocab().items() if piece.startswith("##")]
-        if not continuation:
-            raise PretrainError(f"[objective] whole_word = true needs a WordPiece vocabulary (\"##\" continuation pieces); "
-                                f"{data['vocab_dir']} has none: set whole_word = false.")
-    masker = TokenMasker(special_ids=sorted(set(tokenizer.all_special_ids)), mask_id=tokenizer.mask_token_id,
-                         vocab_size=len(tokenizer), mask_prob=obj["mask_prob"], mask_token_prob=obj["mask_token_prob"],
-                         random_token_prob=obj["random_token_prob"], continuation_ids=continuation, device=device)
+    masker = _masker(obj, tokenizer, data["vocab_dir"], device)
 
     # 3. model and optimizer
     model = build_pretrainer(cfg, vocab_size=len(tokenizer), pad_token_id=pad_id)
@@ -259,6 +290,8 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
                                                       n_params=count_params(accelerator.unwrap_model(model))), device)
     lr_args = dict(lr=t_cfg["lr"], warmup_steps=t_cfg["warmup_steps"], max_steps=max_steps, min_lr=t_cfg["min_lr"])
     raw = accelerator.unwrap_model(model)
+    flops_per_token = step_flops_per_token(raw, seq_len=max_len, mask_prob=obj["mask_prob"])
+    peak = peak_flops(precision, device) * world
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         (output / "config.cfg").write_text(config_to_str(cfg), encoding="utf8")
@@ -268,9 +301,6 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
         print(f"tokens per step: {micro} seqs x {world} processes x {accum} accum x {max_len} = {seqs_per_step * max_len:,}; "
               f"steps {step} -> {max_steps}")
         print(memory_line)
-    flops_per_token = step_flops_per_token(raw, seq_len=max_len, mask_prob=obj["mask_prob"])
-    peak = peak_flops(precision, device) * world
-    if accelerator.is_main_process:
         print(f"compute: ~{flops_per_token / 1e6:.1f} MFLOP per token; this machine's measured {precision} matmul peak "
               f"{peak / 1e9:.1f} GFLOP/s ({world} process(es)): the log's peak_fraction is tokens/s x FLOP/token / peak")
 
@@ -373,18 +403,8 @@ def pretrain(cfg: Dict[str, Any], *, resume: bool = False, overwrite: bool = Fal
     summary = {"step": step, "max_steps": max_steps, "tokens_seen": tokens_seen, "stopped_by": stop_reason, "last": last,
                "output": str(output)}
     if accelerator.is_main_process:
-        print(f"stopped at step {step}/{max_steps} ({stop_reason}); last: {last}")
-        if stop_reason.startswith("SIG"):
-            print(f"checkpoint saved; continue with: electramed pretrain CONFIG --resume --paths.output {output}")
-        plot_curves(log_path, output / "curves.png")
-        if export and not stop_reason.startswith("SIG"):
-            from .export import export_pretrainer
-
-            summary["model_dir"] = str(export_pretrainer(
-                accelerator.unwrap_model(model), data["vocab_dir"], output / "model", cfg=cfg, summary=summary,
-                manifest=dataset.manifest, overwrite=True))
-            print(f"exported the {'generator (MLM only)' if raw.mlm_only else 'discriminator'} to {summary['model_dir']} "
-                  f"(generator with its MLM head in {summary['model_dir']}/generator)")
+        _finish(accelerator, model, raw, summary, output=output, log_path=log_path, data=data, dataset=dataset, cfg=cfg,
+                export=export)
     accelerator.wait_for_everyone()
     return summary
 
