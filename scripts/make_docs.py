@@ -118,6 +118,15 @@ def headline_rows() -> List[Row]:
                          "[json](benchmarks/relations/results/rel_chemprot_equal_budget.json)"))
     rows.append(("ChemProt relations, micro-F1", "ELECTRAMed paper", "ELECTRAMed-base", f"{PAPER['chemprot']:.2f}", "-",
                  "arXiv:2104.09585"))
+    for rel, encoder in [("ner_speed/results/ner_quick_minilm_avx512bf16_1thread.json", "MiniLM-L6"),
+                         ("ner_speed/results/ner_quick_mpnet_avx512bf16_1thread.json", "MPNet-base")]:
+        d = load(rel)
+        if d:
+            ours, hf = d["rows"]["ours"], d["rows"]["hf_default"]
+            rows.append(("NER speed, same weights, default settings", f"ours / `transformers.pipeline` ({d['torch_threads']} thread, "
+                         f"auto chose {d['auto_chose']['autocast_auto']})", encoder,
+                         f"**{ours['x_hf_default']}x**", f"{ours['words_per_s_median']:,.0f} / {hf['words_per_s_median']:,.0f}",
+                         f"[json](benchmarks/{rel})"))
     d = load("qa/results/qa_speed.json")
     if d:
         r = d["results"][0]

@@ -273,7 +273,7 @@ def compare(
         "model": str(model), "encoder": str(encoder), "data": str(data), "docs": len(texts), "words": n_words,
         "auto_chose": chosen,
         "torch_threads": threads, "repeats": repeats, "ours_batch_size": batch_size,
-        "loadavg_per_repeat": loads, "cpu": _cpu_name(), "torch": torch.__version__,
+        "loadavg_per_repeat": loads, "cpu": _cpu_name(), "cpu_flags": _cpu_flags(), "torch": torch.__version__,
         "transformers": transformers.__version__, "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "default"),
         "rows": rows,
         "note": "HF head random (5-way BIO); words = spaCy tokens; hf_default truncates at 512 wordpieces",
@@ -383,6 +383,16 @@ def build_base(
     shutil.copyfile(vocab, encoder_out / "vocab.txt")
     build_pipeline(encoder_out, data, pipeline_out, config)
     print(f"{encoder_out}: {sorted(p.name for p in encoder_out.iterdir())}; pipeline {pipeline_out}")
+
+
+def _cpu_flags() -> List[str]:
+    """The CPU flags that decide which precision is fast here (bf16 and int8 units, AVX-512, AVX2)."""
+    wanted = ("avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx512f", "avx2", "fma")
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return [f for f in wanted if f in flags]
+    return []
 
 
 def _cpu_name() -> str:
