@@ -319,9 +319,24 @@ def main() -> None:
               f"{r['tokens_per_s_median']:>13.0f} {r['median_speedup_vs_naive'] or 0:>8.2f}x {r.get('peak_rss_mb', 0):>12.0f}")
     import torch
 
+    from electramed_spacy.precision import calibration
+    from electramed_spacy.pretraining.model import build_pretrainer
+    from electramed_spacy.pretraining.train import step_flops_per_token
+
+    # the FLOPs of our step (MLM logits at the masked positions only): the naive loop does more work per token
+    flops = step_flops_per_token(build_pretrainer({"model": {**SMALL, "sdpa_attention": False}, "objective": OBJECTIVE},
+                                                  vocab_size=args.vocab_size, pad_token_id=PAD),
+                                 seq_len=args.length, mask_prob=OBJECTIVE["mask_prob"])
+    peaks = calibration()
+    for r in rows:
+        peak = peaks["bfloat16" if VARIANTS[r["variant"]]["bf16"] else "float32"]
+        r["peak_fraction"] = round(r["tokens_per_s"] * flops / peak, 3)
+        print(f"{r['variant']:24s} {100 * r['peak_fraction']:.0f}% of this CPU's measured "
+              f"{'bf16' if VARIANTS[r['variant']]['bf16'] else 'float32'} matmul peak ({peak / 1e9:.0f} GFLOP/s)")
     meta = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
             "cpu_flags_bf16": "avx512_bf16" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else None,
             "load_avg_before": load_before, "load_avg_per_round": load, "load_avg_at_end": os.getloadavg(),
+            "flops_per_token": flops, "matmul_peak_flops": peaks,
             "shape": "ELECTRA-small, generator 1/4", "step": "data + masking + forward + backward + clip + AdamW",
             **{k: val for k, val in vars(args).items() if k not in ("child", "shards")}}
     out = Path(args.out)
