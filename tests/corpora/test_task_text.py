@@ -81,4 +81,4 @@ def test_marked_needs_entities(tmp_path):
     (tmp_path / "text.txt").write_text(TEXT, encoding="utf8")
     DocBin(docs=[spacy.blank("en")("No entities here. None.")]).to_disk(tmp_path / "plain.spacy")
     result = _run(tmp_path / "text.txt", tmp_path / "out", "--marked", tmp_path / "plain.spacy", code=1)
-    assert "no sentence with two entities" in result.output and not (tmp_path / "out").exists()
+    assert "no sentence with two entities" in " ".join(result.output.split()) and not (tmp_path / "out").exists()
