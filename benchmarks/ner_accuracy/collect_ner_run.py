@@ -15,14 +15,15 @@ ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)
 
 
 def dev_curve(log_text: str):
-    """(epoch, step, ents_f, ents_p, ents_r) per evaluation row of a spaCy training log (NER columns)."""
-    rows = []
+    """(epoch, step, ents_f, ents_p, ents_r) per evaluation row of a spaCy training log (NER columns), in step
+    order; a step printed twice (a resumed `electramed train` reprints the rows before its checkpoint) once."""
+    rows = {}
     for line in log_text.splitlines():
         m = ROW.match(line)
         if m:
             epoch, step, _, _, f, p, r, _ = m.groups()
-            rows.append({"epoch": int(epoch), "step": int(step), "dev_f": float(f), "dev_p": float(p), "dev_r": float(r)})
-    return rows
+            rows[int(step)] = {"epoch": int(epoch), "step": int(step), "dev_f": float(f), "dev_p": float(p), "dev_r": float(r)}
+    return [rows[step] for step in sorted(rows)]
 
 
 def main(train_log: Path, test_json: Path, command: str = typer.Option(...), machine: str = typer.Option(...),
