@@ -55,10 +55,14 @@ class EncoderShim(PyTorchShim):
         self._model = module.to(get_torch_default_device())
         return self
 
-    def run(self, inputs, is_train: bool, quantize: Optional[str]):
+    def run(self, inputs, is_train: bool, quantize: Optional[str], auto: bool = False):
         """`self(inputs, is_train)`, or with `quantize` naming a mode, inference through an int8 copy of
         the module (`transformer._quantize_dynamic_int8`; CPU only). The copy is made on first use and again
-        whenever the float module is replaced (from_bytes); the float module stays the one saved."""
+        whenever the float module is replaced (from_bytes); the float module stays the one saved. With `auto`
+        (the mode chosen by `quantize = "auto"`) training runs the float module and drops the int8 copy."""
+        if is_train and auto:
+            self._int8 = None  # the weights are about to change: the next inference quantizes them anew
+            return self(inputs, is_train)
         if not quantize:
             return self(inputs, is_train)
         from ..errors import ElectraMedError, Errors

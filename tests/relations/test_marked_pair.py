@@ -469,3 +469,26 @@ def test_work_per_pair_is_bounded_by_the_window_not_the_sentence(tiny_bert, enco
         pieces = tok.convert_ids_to_tokens(seqs[seq_row])
         assert pieces[head] == "@" and pieces[tail] == ("@" if encode is encode_contexts else "#")
         assert doc[hs].text in pieces[head:head + 8] and doc[ts].text in pieces[tail:tail + 8]
+
+
+def test_quantize_auto_trains_in_float_and_infers_in_int8_where_it_is_faster(tiny_bert, monkeypatch):
+    """On a CPU whose int8 Linear layers measure faster than float32 and bf16 (AVX2 only), `quantize = "auto"`
+    picks per-row int8 for inference, trains the float module, and re-quantizes after every update."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    from electramed_spacy import precision
+
+    rates = {"float32": 1e11, "bfloat16": 1e10, "linear_float32": 1.0, "linear_bfloat16": 0.1, "linear_int8": 2.0}
+    monkeypatch.setattr(precision, "calibration", lambda device=None: rates)
+    fix_random_seed(0)
+    nlp = _nlp(tiny_bert, quantize="auto", autocast="auto")
+    train = [Example(nlp.make_doc(t), make_gold(nlp, t, e, r)) for t, e, r in TRAIN_DATA]
+    optimizer = nlp.initialize(lambda: train)
+    shim = nlp.get_pipe("relation_extractor").model.get_ref("features").shims[0]
+    list(nlp.pipe(copy_gold_entities(eg).predicted for eg in train))
+    first = shim._int8[1]
+    assert any(isinstance(m, DynamicQuantizedLinear) for m in first.modules())
+    nlp.update([copy_gold_entities(eg) for eg in train], sgd=optimizer)  # allowed: float weights train
+    assert shim._int8 is None
+    list(nlp.pipe(copy_gold_entities(eg).predicted for eg in train))
+    assert shim._int8[1] is not first and shim._int8[0] is shim._model

@@ -71,7 +71,7 @@ from thinc.types import Floats2d
 from ...about import ELECTRAMED_HUB_ID
 from ...errors import ElectraMedError, Errors
 from ...formats.markers import HEAD_CLOSE, HEAD_OPEN, mark_pair, mark_spans, marker_type, opener  # noqa: F401 (input format)
-from ...precision import AUTO, resolve_autocast
+from ...precision import AUTO, choose_quantize, resolve_autocast
 from ..encoder_shim import EncoderShim, check_quantize
 from ..loading import load_fast_tokenizer_and_encoder
 from .candidates import Pair
@@ -441,7 +441,7 @@ def _features_forward(model: Model, X, is_train: bool, runtime: Optional[Dict] =
     if is_train and model.attrs.get("frozen_encoder"):  # head-only updates (frozen_encoder.py): one forward, no grad
         output, _ = shim.run(inputs, False, None)
         return model.ops.asarray2f(torch2xp(output)), lambda d_feats: []
-    output, torch_backprop = shim.run(inputs, is_train, runtime.get("quantize"))
+    output, torch_backprop = shim.run(inputs, is_train, runtime.get("quantize"), auto=runtime.get("quantize_auto", False))
     feats = model.ops.asarray2f(torch2xp(output.detach()))
 
     def backprop(d_feats: Floats2d) -> List:
@@ -472,7 +472,13 @@ def marked_pair_features(name: str, max_length: int, batch_size: int, context_to
                          autocast: Optional[str], tokenizer_config: Optional[Dict], marking: str = "pair",
                          quantize: Optional[str] = None) -> Model:
     """(docs, candidates) -> (n_pairs, 2 or 3 * encoder width): the marker states of each marked pair."""
-    autocast = None if quantize and autocast == AUTO else resolve_autocast(autocast, get_torch_default_device(), what="the relation encoder")
+    device = get_torch_default_device()
+    quantize_auto = quantize == AUTO
+    if quantize_auto:  # the fastest of float32, the autocast choice and per-row int8 on this machine
+        autocast = resolve_autocast(autocast, device, what="the relation encoder")
+        quantize = choose_quantize(device, autocast=autocast, what="the relation encoder") if autocast in (None, "bfloat16") else None
+        autocast = None if quantize else autocast
+    autocast = None if quantize and autocast == AUTO else resolve_autocast(autocast, device, what="the relation encoder")
     check_quantize(quantize, autocast)
     if marking not in MARKINGS:
         raise ElectraMedError(Errors.E054.format(value=marking))
@@ -484,7 +490,7 @@ def marked_pair_features(name: str, max_length: int, batch_size: int, context_to
     tok_cfg = {"use_fast": True, **(tokenizer_config or {})}
     # quantize and autocast are not attrs: thinc's from_bytes restores saved attrs over the config's, and a
     # load-time `spacy.load(path, config=...)` override must win over what the pipeline was trained with
-    runtime = {"quantize": quantize, "autocast": autocast}
+    runtime = {"quantize": quantize, "autocast": autocast, "quantize_auto": quantize_auto}
     return Model(
         "electramed_marked_pairs", functools.partial(_features_forward, runtime=runtime), init=_features_init,
         shims=[MarkedPairShim(None)],
@@ -530,7 +536,9 @@ def build_marked_pair_relation_model(
         pairs marked `@ ... @`, one pass for all of them; the pair vector adds the mean state of the text
         between the two mentions). See the module docstring.
     quantize: null, or "dynamic_int8" / "dynamic_int8_per_channel" for CPU inference through an int8 copy of
-        the encoder's Linear layers (needs autocast = null; training refuses it; the saved weights stay float).
+        the encoder's Linear layers (needs autocast = null; training refuses it; the saved weights stay float);
+        "auto": per-row int8 at inference where it measures >= 1.2x float32 and the autocast choice on this CPU
+        (`precision.choose_quantize`), training in float.
     """
     features = marked_pair_features(name, max_length, batch_size, context_tokens, typed_markers, autocast,
                                     tokenizer_config, marking, quantize)
