@@ -8,7 +8,7 @@ raises ElectraMedError [E010] (`electramed.Tokenizer.v1`), the one documented er
 for bad text. Any other exception is a bug.
 
 The default run tries a few deterministic batches; the long run
-(`python -m pytest -m fuzz tests/test_fuzz_pipes.py`) tries many random ones.
+(`python -m pytest -m fuzz tests/pipeline/test_fuzz_pipes.py`) tries many random ones.
 """
 import warnings
 from pathlib import Path
@@ -26,7 +26,7 @@ from electramed_spacy.errors import ElectraMedError
 from electramed_spacy.pipeline.qa import qa_doc
 from electramed_spacy.pipeline.tokenizer import SURROGATE
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TOKENIZER = {"@tokenizers": "electramed.Tokenizer.v1"}
 QUESTION = "What reduces the risk of stroke?"
 DRUGS = ["aspirin", "cisplatin", "warfarin", "fluconazole", "lithium", "naloxone", "clonidine", "metformin"]

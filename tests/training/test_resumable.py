@@ -12,7 +12,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TRAIN = [("Cisplatin induced nephrotoxicity in rats.", [(0, 9, "Chemical"), (18, 32, "Disease")]),
          ("Lithium treatment and hypothyroidism were linked.", [(0, 7, "Chemical"), (22, 36, "Disease")]),
          ("Aspirin reduced the risk of myocardial infarction.", [(0, 7, "Chemical"), (28, 49, "Disease")]),

@@ -64,7 +64,7 @@ def test_training_configs_fix_the_threshold():
     """Every config that fine-tunes a transformer has the callback in [initialize] before_init, off (0: it costs
     time), so `--initialize.before_init.threshold_bytes 131072` is all a user short of memory adds."""
     from pathlib import Path
-    configs = Path(__file__).resolve().parents[1] / "configs"
+    configs = Path(__file__).resolve().parents[2] / "configs"
     for name in ("ner.cfg", "rel.cfg", "rel_pooled.cfg", "qa.cfg"):
         config = spacy.util.load_config(configs / name)
         assert config["initialize"]["before_init"] == {"@callbacks": "electramed.malloc_mmap_threshold.v1",
