@@ -100,7 +100,6 @@ def read_ddi_file(
     text = ""
     sent_starts: List[int] = []
     mentions: List[Tuple[int, int, str]] = []
-    claimed: List[Optional[str]] = []
     entity_index: Dict[str, int] = {}
     pairs: List[Tuple[Dict, int]] = []  # (pair attributes, sentence number)
     for sent_no, sent in enumerate(sentences):
@@ -113,56 +112,77 @@ def read_ddi_file(
         text += stext
         sent_starts.append(offset + len(stext) - len(stext.lstrip()))
         for ent in sent["entities"]:
-            line = ent["_line"]
-            etype = ent.get("type")
-            if etype not in DDI_ENTITY_TYPES:
-                raise CorpusFormatError(path, line, f"entity type {etype!r} is not a DDI-2013 type.", f"type one of {', '.join(DDI_ENTITY_TYPES)}.")
-            if "id" not in ent:
-                raise CorpusFormatError(path, line, "<entity> has no id.", '<entity id="..." charOffset="..." type="..." text="...">')
-            fragments = _parse_offsets(ent.get("charOffset"), path, line)
-            check: Optional[str] = ent.get("text")
-            if len(fragments) > 1:
-                summary.notes[f"discontinuous entity ({discontinuous})"] += 1
-                if discontinuous == "drop":
-                    summary.drop("discontinuous entity (policy: drop)")
-                    continue
-                pieces = {"first": fragments[:1], "extent": [(fragments[0][0], fragments[-1][1])]}.get(discontinuous, fragments)
-                check = None  # the corpus' text attribute joins the fragments
-            else:
-                pieces = fragments
-            if max(end for _, end in pieces) > len(stext):
-                problem = f"entity {ent['id']} charOffset {ent.get('charOffset')} falls outside its sentence of length {len(stext)}."
-                if on_error == "error":
-                    raise CorpusFormatError(path, line, problem, "offsets inside the sentence text (or on_error='count').")
-                summary.drop("offset mismatch")
-                continue
-            start, end = pieces[0]
-            if check is not None and stext[start:end] != check:
-                problem = f"entity {ent['id']} text {check!r} does not match the sentence at {ent.get('charOffset')}: {stext[start:end]!r}."
-                if on_error == "error":
-                    raise CorpusFormatError(path, line, problem, "charOffset that indexes the sentence text (or on_error='count').")
-                summary.drop("offset mismatch")
+            pieces = _entity_pieces(ent, stext, path, discontinuous=discontinuous, on_error=on_error, summary=summary)
+            if pieces is None:
                 continue
             entity_index[ent["id"]] = len(mentions)  # with "fragments", the first fragment stands for the entity
-            for start, end in pieces:
-                mentions.append((offset + start, offset + end, etype))
-                claimed.append(None)
+            mentions.extend((offset + start, offset + end, ent["type"]) for start, end in pieces)
         pairs.extend((p, sent_no) for p in sent["pairs"])
-    doc, spans = doc_from_offsets(make_doc, text, mentions, summary=summary, on_error=on_error, where=str(path), mention_texts=claimed)
+    doc, spans = doc_from_offsets(make_doc, text, mentions, summary=summary, on_error=on_error, where=str(path),
+                                  mention_texts=[None] * len(mentions))
     starts = set(sent_starts)
     for token in doc:
         token.is_sent_start = token.i == 0 or token.idx in starts
-    ent_set = {(e.start, e.end) for e in doc.ents}
-    sentence_of = {e.get("id"): n for n, s in enumerate(sentences) for e in s["entities"]}
-    relations = []
+    pair_check = _PairCheck(path, on_error, summary, doc, spans, entity_index,
+                            {e.get("id"): n for n, s in enumerate(sentences) for e in s["entities"]})
+    set_relations(doc, [rel for pair, sent_no in pairs if (rel := pair_check.relation(pair, sent_no)) is not None])
+    summary.add_doc(doc)
+    return doc
 
-    def bad_pair(line: int, problem: str, drop: str) -> None:
-        if on_error == "error":
-            raise CorpusFormatError(path, line, problem, "e1/e2: the ids of two different <entity> elements of the pair's own sentence (or on_error='count').")
-        summary.drop(drop)
 
-    for pair, sent_no in pairs:
-        line = pair["_line"]
+def _entity_pieces(ent: Dict, stext: str, path: Path, *, discontinuous: str, on_error: str,
+                   summary: ConversionSummary) -> Optional[List[Tuple[int, int]]]:
+    """The character spans (in its sentence) an <entity> becomes under the `discontinuous` policy, or None
+    when it is dropped (counted); CorpusFormatError for what cannot be read, and under on_error='error' for
+    offsets that do not fit the sentence."""
+    line = ent["_line"]
+    etype = ent.get("type")
+    if etype not in DDI_ENTITY_TYPES:
+        raise CorpusFormatError(path, line, f"entity type {etype!r} is not a DDI-2013 type.", f"type one of {', '.join(DDI_ENTITY_TYPES)}.")
+    if "id" not in ent:
+        raise CorpusFormatError(path, line, "<entity> has no id.", '<entity id="..." charOffset="..." type="..." text="...">')
+    fragments = _parse_offsets(ent.get("charOffset"), path, line)
+    check: Optional[str] = ent.get("text")
+    pieces = fragments
+    if len(fragments) > 1:
+        summary.notes[f"discontinuous entity ({discontinuous})"] += 1
+        if discontinuous == "drop":
+            summary.drop("discontinuous entity (policy: drop)")
+            return None
+        pieces = {"first": fragments[:1], "extent": [(fragments[0][0], fragments[-1][1])]}.get(discontinuous, fragments)
+        check = None  # the corpus' text attribute joins the fragments
+    start, end = pieces[0]
+    if max(e for _, e in pieces) > len(stext):
+        problem = f"entity {ent['id']} charOffset {ent.get('charOffset')} falls outside its sentence of length {len(stext)}."
+        expected = "offsets inside the sentence text (or on_error='count')."
+    elif check is not None and stext[start:end] != check:
+        problem = f"entity {ent['id']} text {check!r} does not match the sentence at {ent.get('charOffset')}: {stext[start:end]!r}."
+        expected = "charOffset that indexes the sentence text (or on_error='count')."
+    else:
+        return pieces
+    if on_error == "error":
+        raise CorpusFormatError(path, line, problem, expected)
+    summary.drop("offset mismatch")
+    return None
+
+
+class _PairCheck:
+    """A <pair> of one file to a Relation (or None): its attributes read, its entities checked (known, two of
+    them, in the pair's own sentence, kept in the Doc), negatives and drops counted."""
+
+    def __init__(self, path: Path, on_error: str, summary: ConversionSummary, doc: Doc, spans, entity_index: Dict[str, int],
+                 sentence_of: Dict[str, int]):
+        self.path, self.on_error, self.summary, self.spans = path, on_error, summary, spans
+        self.entity_index, self.sentence_of = entity_index, sentence_of
+        self.ent_set = {(e.start, e.end) for e in doc.ents}
+
+    def _bad(self, line: int, problem: str, drop: str) -> None:
+        if self.on_error == "error":
+            raise CorpusFormatError(self.path, line, problem, "e1/e2: the ids of two different <entity> elements of the pair's own sentence (or on_error='count').")
+        self.summary.drop(drop)
+
+    def relation(self, pair: Dict, sent_no: int) -> Optional[Relation]:
+        path, summary, line = self.path, self.summary, pair["_line"]
         for key in ("e1", "e2", "ddi"):
             if key not in pair:
                 raise CorpusFormatError(path, line, f"<pair> has no {key} attribute.", '<pair id="..." e1="..." e2="..." ddi="true|false" type="...">')
@@ -172,38 +192,30 @@ def read_ddi_file(
         summary.notes["pairs read"] += 1
         if ddi == "true":
             summary.notes["positive pairs read"] += 1
-        missing = [pair[k] for k in ("e1", "e2") if pair[k] not in sentence_of]
+        missing = [pair[k] for k in ("e1", "e2") if pair[k] not in self.sentence_of]
         if missing:
-            bad_pair(line, f"<pair> refers to unknown entity id(s) {', '.join(missing)}.", "pair with an unknown entity id")
-            continue
+            return self._bad(line, f"<pair> refers to unknown entity id(s) {', '.join(missing)}.", "pair with an unknown entity id")
         if pair["e1"] == pair["e2"]:
-            bad_pair(line, f"<pair> pairs entity {pair['e1']} with itself.", "pair of an entity with itself")
-            continue
-        elsewhere = [pair[k] for k in ("e1", "e2") if sentence_of[pair[k]] != sent_no]
+            return self._bad(line, f"<pair> pairs entity {pair['e1']} with itself.", "pair of an entity with itself")
+        elsewhere = [pair[k] for k in ("e1", "e2") if self.sentence_of[pair[k]] != sent_no]
         if elsewhere:
-            bad_pair(line, f"<pair> refers to entity id(s) {', '.join(elsewhere)} of another sentence.", "pair with an entity of another sentence")
-            continue
+            return self._bad(line, f"<pair> refers to entity id(s) {', '.join(elsewhere)} of another sentence.",
+                             "pair with an entity of another sentence")
         if ddi == "false":
-            continue
+            return None
         rtype = pair.get("type")
         if rtype is None:
-            summary.drop("positive pair without type")
-            continue
+            return summary.drop("positive pair without type")
         if rtype not in DDI_RELATION_TYPES:
             raise CorpusFormatError(path, line, f"pair type {rtype!r} is not a DDI-2013 type.", f"type one of {', '.join(DDI_RELATION_TYPES)}.")
-        if pair["e1"] not in entity_index or pair["e2"] not in entity_index:
-            summary.drop("positive pair with a dropped entity")
-            continue
-        head, tail = spans[entity_index[pair["e1"]]], spans[entity_index[pair["e2"]]]
+        if pair["e1"] not in self.entity_index or pair["e2"] not in self.entity_index:
+            return summary.drop("positive pair with a dropped entity")
+        head, tail = self.spans[self.entity_index[pair["e1"]]], self.spans[self.entity_index[pair["e2"]]]
         if head is None or tail is None:
-            summary.drop("positive pair with a dropped entity")
-            continue
-        if (head.start, head.end) not in ent_set or (tail.start, tail.end) not in ent_set:
+            return summary.drop("positive pair with a dropped entity")
+        if (head.start, head.end) not in self.ent_set or (tail.start, tail.end) not in self.ent_set:
             summary.notes["positive pairs with an entity outside doc.ents (kept; never a candidate)"] += 1
-        relations.append(Relation(head, tail, rtype))
-    set_relations(doc, relations)
-    summary.add_doc(doc)
-    return doc
+        return Relation(head, tail, rtype)
 
 
 def ddi_files(inputs: Iterable[Union[str, Path]]) -> List[Path]:
