@@ -162,16 +162,19 @@ INT8_MODE = "dynamic_int8_per_channel"  # one scale per weight row: BC5CDR NER F
 
 def choose_quantize(device: Optional[torch.device] = None, *, autocast: Optional[str] = None,
                     what: str = "the encoder") -> Optional[str]:
-    """`INT8_MODE` when int8 Linear layers are measured >= BF16_MARGIN x faster than both float32 and, where
-    `autocast` is "bfloat16", bf16 on this CPU; else None. Never on a GPU (the int8 kernels are CPU ones)."""
+    """`INT8_MODE` where the encoder runs in float32 (`autocast` None: no bf16 units) and int8 Linear layers
+    measure >= BF16_MARGIN x float32 ones on this CPU; else None. Where bf16 autocast was chosen it stays: it
+    speeds attention too and keeps F1 (BC5CDR test 77.83 vs 77.82 float32), while int8 leaves attention in
+    float32 and costs a little F1. Never on a GPU (the int8 kernels are CPU ones)."""
     device = device or torch.device("cpu")
-    if device.type != "cpu":
+    if device.type != "cpu" or autocast is not None:
+        logger.info("quantize auto for %s: off (%s)", what, f"{autocast} autocast" if autocast else device.type)
         return None
     rates = calibration(device)
-    rival = max(rates["linear_float32"], rates["linear_bfloat16"] if autocast == "bfloat16" else 0.0)
-    choice = INT8_MODE if rates["linear_int8"] >= BF16_MARGIN * rival else None
-    logger.info("quantize auto for %s: %s (int8 Linear layers %.2fx the %s ones; int8 needs >= %.1fx)", what,
-                choice or "off", rates["linear_int8"] / rival, autocast or "float32", BF16_MARGIN)
+    ratio = rates["linear_int8"] / rates["linear_float32"]
+    choice = INT8_MODE if ratio >= BF16_MARGIN else None
+    logger.info("quantize auto for %s: %s (int8 Linear layers %.2fx the float32 ones; int8 needs >= %.1fx)", what,
+                choice or "off", ratio, BF16_MARGIN)
     return choice
 
 

@@ -30,3 +30,12 @@ def _main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """ELECTRAMed for spaCy (arXiv:2104.09585). Run `electramed COMMAND --help` for details."""
+    import logging
+    import sys
+
+    logger = logging.getLogger("electramed")  # what `auto` settings chose and why, on stderr
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("i %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

@@ -301,9 +301,9 @@ def build_electramed_transformer(
         an int8 copy of the encoder's Linear layers, one weight scale per matrix / per output
         row (CPU; `_quantize_dynamic_int8`; per row kept BC5CDR NER F1, benchmarks/ner_speed); needs
         autocast = null (E006). Training with it set is refused (E005). "auto": per-row int8 at
-        inference where its Linear layers measure >= 1.2x both float32 and the autocast choice on this
-        CPU (then autocast is off and training runs in float32), else off (`precision.choose_quantize`);
-        training is allowed. None (the default) keeps the float model.
+        inference where autocast stays float32 (no bf16 units) and int8 Linear layers measure >= 1.2x
+        float32 on this CPU, else off (`precision.choose_quantize`); training runs the float model.
+        None (the default) keeps the float model.
     sorted_batch_wordpieces (int or None): at inference, encode a batch's windows sorted
         by length, in groups of at most this many padded wordpieces, instead of one batch
         padded to its longest window (`LengthSortedEncoder`). None: one padded batch.

@@ -537,8 +537,8 @@ def build_marked_pair_relation_model(
         between the two mentions). See the module docstring.
     quantize: null, or "dynamic_int8" / "dynamic_int8_per_channel" for CPU inference through an int8 copy of
         the encoder's Linear layers (needs autocast = null; training refuses it; the saved weights stay float);
-        "auto": per-row int8 at inference where it measures >= 1.2x float32 and the autocast choice on this CPU
-        (`precision.choose_quantize`), training in float.
+        "auto": per-row int8 at inference where autocast stays float32 (no bf16 units) and int8 measures
+        >= 1.2x float32 on this CPU (`precision.choose_quantize`), training in float.
     """
     features = marked_pair_features(name, max_length, batch_size, context_tokens, typed_markers, autocast,
                                     tokenizer_config, marking, quantize)
