@@ -67,9 +67,10 @@ def mean(values: Iterable[float]) -> float:
 Row = Tuple[str, str, str, str, str, str]  # task, system, encoder, score, words/s, evidence
 
 
-def headline_rows() -> List[Row]:
+def headline_rows(base: str = "") -> List[Row]:
+    """The headline rows, their links relative to a page in the folder `base` leads back from ("" or "../")."""
     rows: List[Row] = []
-    link = "benchmarks/{}"
+    link = base + "benchmarks/{}"
     for rel, encoder in [("ner_accuracy/results/ner_bc5cdr_minilm_1050.json", "MiniLM-L6 (22M)"),
                          ("ner_accuracy/results/ner_bc5cdr_mpnet.json", "MPNet-base (110M)")]:
         d = load(rel)
@@ -84,7 +85,7 @@ def headline_rows() -> List[Row]:
         rows.append(("BC5CDR NER, test F1", f"Hugging Face token classification, {d['steps']:,} updates, best dev at {d['best_dev']['step']:,}",
                      "MPNet-base (110M)",
                      f"{pct(t['ents_f'])} (Chemical {pct(t['per_type_f']['Chemical'])}, Disease {pct(t['per_type_f']['Disease'])})",
-                     f"{t['words_per_s']:,}", "[json](benchmarks/ner_accuracy/results/ner_hf_anchor_bc5cdr_mpnet.json)"))
+                     f"{t['words_per_s']:,}", "[json](" + base + "benchmarks/ner_accuracy/results/ner_hf_anchor_bc5cdr_mpnet.json)"))
     rows.append(("BC5CDR NER, test F1", "scispaCy `en_ner_bc5cdr_md` (published)", "CNN", f"{SCISPACY_BC5CDR:.2f}", "-",
                  "scispaCy model table"))
     rows.append(("BC5CDR NER, test F1", "ELECTRAMed paper", "ELECTRAMed-base", f"{PAPER['bc5cdr']:.2f}", "-", "arXiv:2104.09585"))
@@ -95,14 +96,14 @@ def headline_rows() -> List[Row]:
         anchor = [runs[k] for k in ("hf_anchor_27ep_s0", "hf_anchor_27ep_s1") if k in runs]
         rows.append(("DDI-2013 relations, gold entities, micro-F1", "ours, marked pairs (`configs/rel.cfg`, 1,400 updates), seeds 0/1",
                      "MiniLM-L6", " / ".join(pct(r["test"]["rel_micro_f"]) for r in ours), "-",
-                     "[json](benchmarks/relations/results/rel_ddi_end_to_end.json)"))
+                     "[json](" + base + "benchmarks/relations/results/rel_ddi_end_to_end.json)"))
         if anchor:
             rows.append(("DDI-2013 relations, gold entities, micro-F1", "Hugging Face marked-pair recipe, as many minutes, seeds 0/1",
                          "MiniLM-L6", " / ".join(pct(r["test"]["f"]) for r in anchor), "-",
-                         "[json](benchmarks/relations/results/rel_ddi_end_to_end.json)"))
+                         "[json](" + base + "benchmarks/relations/results/rel_ddi_end_to_end.json)"))
         rows.append(("DDI-2013 relations, end to end, micro-F1", "ours: NER + marked pairs, seeds 0/1", "MiniLM-L6",
                      " / ".join(pct(r["test_end_to_end"]["rel_micro_f"]) for r in ours), "-",
-                     "[json](benchmarks/relations/results/rel_ddi_end_to_end.json)"))
+                     "[json](" + base + "benchmarks/relations/results/rel_ddi_end_to_end.json)"))
     rows.append(("DDI-2013 relations, gold entities, micro-F1", "ELECTRAMed paper", "ELECTRAMed-base", f"{PAPER['ddi']:.2f}", "-",
                  "arXiv:2104.09585"))
     d = load("relations/results/rel_chemprot_equal_budget.json")
@@ -110,12 +111,12 @@ def headline_rows() -> List[Row]:
         runs = d["runs"]
         rows.append(("ChemProt relations (with negative pairs), micro-F1", "ours, marked pairs, seeds 0/1", "MiniLM-L6",
                      " / ".join(pct(runs[k]["test"]["rel_micro_f"]) for k in ("v3_1200_s0", "v3_1200_s1")), "-",
-                     "[json](benchmarks/relations/results/rel_chemprot_equal_budget.json)"))
+                     "[json](" + base + "benchmarks/relations/results/rel_chemprot_equal_budget.json)"))
         anchors = [runs[k] for k in ("anchor_s0", "anchor_s1") if k in runs]
         if anchors:
             rows.append(("ChemProt relations (with negative pairs), micro-F1", "Hugging Face marked-pair recipe, as many minutes",
                          "MiniLM-L6", " / ".join(pct(r["test"]["f"]) for r in anchors), "-",
-                         "[json](benchmarks/relations/results/rel_chemprot_equal_budget.json)"))
+                         "[json](" + base + "benchmarks/relations/results/rel_chemprot_equal_budget.json)"))
     rows.append(("ChemProt relations, micro-F1", "ELECTRAMed paper", "ELECTRAMed-base", f"{PAPER['chemprot']:.2f}", "-",
                  "arXiv:2104.09585"))
     for rel, encoder in [("ner_speed/results/ner_quick_minilm_avx512bf16_1thread.json", "MiniLM-L6"),
@@ -126,19 +127,19 @@ def headline_rows() -> List[Row]:
             rows.append(("NER speed, same weights, default settings", f"ours / `transformers.pipeline` ({d['torch_threads']} thread, "
                          f"auto chose {d['auto_chose']['autocast_auto']})", encoder,
                          f"**{ours['x_hf_default']}x**", f"{ours['words_per_s_median']:,.0f} / {hf['words_per_s_median']:,.0f}",
-                         f"[json](benchmarks/{rel})"))
+                         f"[json]({base}benchmarks/{rel})"))
     d = load("qa/results/qa_speed.json")
     if d:
         r = d["results"][0]
         rows.append(("BioASQ 7b factoid (162 questions): strict / lenient / MRR", "ours, `configs/qa.cfg`, 250 updates", "MiniLM-L6",
                      f"{r['qa_strict_acc']:.3f} / {r['qa_lenient_acc']:.3f} / {r['qa_mrr']:.3f}",
-                     f"{r['questions_per_s']} questions/s", "[json](benchmarks/qa/results/qa_speed.json)"))
+                     f"{r['questions_per_s']} questions/s", "[json](" + base + "benchmarks/qa/results/qa_speed.json)"))
     return rows
 
 
-def headline_table() -> str:
+def headline_table(base: str = "") -> str:
     lines = ["| task | system | encoder | score | words/s | evidence |", "|---|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(row) + " |" for row in headline_rows()]
+    lines += ["| " + " | ".join(row) + " |" for row in headline_rows(base)]
     return "\n".join(lines)
 
 
@@ -162,6 +163,9 @@ def scores_of(obj: Any, prefix: str = "", depth: int = 0) -> List[Tuple[str, Any
 
 
 def rows_of(d: Dict) -> List[Tuple[str, Dict]]:
+    if isinstance(d.get("encoders"), dict):  # encoder_compare: {encoder: {"runs": [{"seed", "dev", "test"}]}}
+        return [(f"{name} seed {run.get('seed')}", run) for name, enc in d["encoders"].items()
+                for run in (enc.get("runs") or []) if isinstance(run, dict)]
     for key in ("runs", "rows"):
         if isinstance(d.get(key), dict):
             return list(d[key].items())
@@ -201,7 +205,7 @@ def results_md() -> str:
              "`lpft` the task head first learns alone on the frozen encoder, then everything fine-tunes; `probe` a linear",
              "NER tagger fitted on frozen encoder states (entity F1 without fine-tuning); `wwm` whole-word masking;",
              "`ext5k` 5,000 corpus words added to the vocabulary; `int8pc` int8 weights with one scale per row.", "",
-             "## Headline", "", headline_table(), ""]
+             "## Headline", "", headline_table("../"), ""]
     for folder in sorted(p for p in BENCH.iterdir() if (p / "results").is_dir()):
         readme = folder / "README.md"
         title = readme.read_text(encoding="utf8").splitlines()[0].lstrip("# ") if readme.exists() else folder.name
