@@ -145,3 +145,9 @@ def test_the_cheap_shell_lines_run(tmp_path):
     result = subprocess.run(["electramed", "convert", str(sample), str(out), "--format", "pubtator"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and out.exists(), result.stdout + result.stderr
+
+
+def test_every_relative_link_leads_to_a_file():
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "benchmarks").glob("*/README.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf8")):
+            assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to missing {target}"
