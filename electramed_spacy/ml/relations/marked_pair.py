@@ -251,42 +251,9 @@ def encode_contexts(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequenc
     (`_group_pairs`, in candidate order) so that each group's mentions fit when marked, one sequence per
     group; a pair whose two mentions alone do not fit gets a window around them (`fit_window`)."""
     n_pairs = sum(len(p) for p in candidates)
-    index = numpy.zeros((n_pairs, 5), dtype="i")
-    sequences: List[List[int]] = []
+    encoder = _AllMarked(tokenizer, n_pairs, _room(tokenizer, max_length))
     if not n_pairs:
-        return sequences, index
-    room = _room(tokenizer, max_length)
-
-    def marked_sequence(text: str, spans, types, pairs_here):
-        """Mark `spans` in `text` and add the sequence(s) of `pairs_here`: one shared sequence if it fits,
-        one window per pair if only two spans are marked; False (nothing added) for more spans that do not fit."""
-        marked, at = mark_spans(text, spans, [opener(HEAD_OPEN, "*", t) for t in types], [HEAD_CLOSE] * len(spans))
-        enc = tokenizer(marked, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        ids, offsets = enc["input_ids"], enc["offset_mapping"]
-        opens = [_piece_at(offsets, a) for a, _ in at]
-        closes = [_piece_at(offsets, b) for _, b in at]
-        if len(ids) <= room:  # one sequence for every pair of the context
-            sequence, moved = _with_specials(tokenizer, ids, opens + closes)
-            sequences.append(sequence)
-            opens, closes = moved[:len(spans)], moved[len(spans):]
-            for row, h, t in pairs_here:
-                first, second = sorted((h, t), key=lambda m: opens[m])
-                start = closes[first] + 1
-                index[row] = (len(sequences) - 1, opens[h], opens[t], start, max(start, opens[second]))
-            return True
-        if len(spans) > 2:
-            return False
-        for row, h, t in pairs_here:  # the two mentions alone are too long: a window around them
-            first, second = sorted((h, t), key=lambda m: opens[m])
-            ranges = fit_window(len(ids), opens[h], opens[t], closes[h], closes[t], room)
-            sequence, (head, tail, start, end) = _with_specials(
-                tokenizer, ids, (opens[h], opens[t], closes[first] + 1, max(closes[first] + 1, opens[second])), ranges)
-            sequences.append(sequence)
-            if start < 0 or end < 0:  # the window cut the text between: none of it
-                start = end = 0
-            index[row] = (len(sequences) - 1, head, tail, start, max(start, end))
-        return True
-
+        return encoder.sequences, encoder.index
     row = 0
     for doc, pairs in zip(docs, candidates):
         if not pairs:
@@ -303,29 +270,71 @@ def encode_contexts(tokenizer, docs: Sequence[Doc], candidates: Sequence[Sequenc
             row += 1
         for (lo, hi), (mentions, pairs_here) in contexts.items():
             start_char, end_char = doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])
-            text = doc.text[start_char:end_char]
             spans = [_char_span(doc, s, e, start_char) for s, e in mentions]
             types = [marker_type(labels.get(m, "")) if typed_markers else None for m in mentions]
-            if marked_sequence(text, spans, types, pairs_here):
-                continue
-            pieces = ContextPieces(tokenizer, text)
-            base = len(pieces.offsets)
-            if base > room:  # no group can fit: one window per pair, each bounded by the window, not the context
-                for r, h, t in pairs_here:
-                    window, moved = pieces.window_text([spans[h], spans[t]], room)
-                    marked_sequence(window, moved, [types[h], types[t]], [(r, 0, 1)])
-                continue
-            # too long with every mention marked: groups of pairs whose mentions fit when marked together,
-            # one sequence per group; a group that still overflows, one sequence per pair
-            cost = [len(tokenizer(f"{opener(HEAD_OPEN, '*', t)} {HEAD_CLOSE}", add_special_tokens=False)["input_ids"])
-                    for t in types]
-            for group, group_pairs in _group_pairs(pairs_here, cost, room - base):
-                local = {m: i for i, m in enumerate(group)}
-                if not marked_sequence(text, [spans[m] for m in group], [types[m] for m in group],
-                                       [(r, local[h], local[t]) for r, h, t in group_pairs]):
-                    for r, h, t in group_pairs:
-                        marked_sequence(text, [spans[h], spans[t]], [types[h], types[t]], [(r, 0, 1)])
-    return sequences, index
+            encoder.add_context(doc.text[start_char:end_char], spans, types, pairs_here)
+    return encoder.sequences, encoder.index
+
+
+class _AllMarked:
+    """The sequences and pair index `encode_contexts` builds, one context at a time."""
+
+    def __init__(self, tokenizer, n_pairs: int, room: int):
+        self.tokenizer, self.room = tokenizer, room
+        self.index = numpy.zeros((n_pairs, 5), dtype="i")
+        self.sequences: List[List[int]] = []
+
+    def add_context(self, text: str, spans, types, pairs_here) -> None:
+        """All of a context's mentions marked in one sequence if it fits; else groups of pairs whose mentions
+        fit when marked together; a group that still overflows, one sequence per pair."""
+        if self.marked(text, spans, types, pairs_here):
+            return
+        pieces = ContextPieces(self.tokenizer, text)
+        base = len(pieces.offsets)
+        if base > self.room:  # no group can fit: one window per pair, each bounded by the window, not the context
+            for r, h, t in pairs_here:
+                window, moved = pieces.window_text([spans[h], spans[t]], self.room)
+                self.marked(window, moved, [types[h], types[t]], [(r, 0, 1)])
+            return
+        cost = [len(self.tokenizer(f"{opener(HEAD_OPEN, '*', t)} {HEAD_CLOSE}", add_special_tokens=False)["input_ids"])
+                for t in types]
+        for group, group_pairs in _group_pairs(pairs_here, cost, self.room - base):
+            local = {m: i for i, m in enumerate(group)}
+            if not self.marked(text, [spans[m] for m in group], [types[m] for m in group],
+                               [(r, local[h], local[t]) for r, h, t in group_pairs]):
+                for r, h, t in group_pairs:
+                    self.marked(text, [spans[h], spans[t]], [types[h], types[t]], [(r, 0, 1)])
+
+    def marked(self, text: str, spans, types, pairs_here) -> bool:
+        """Mark `spans` in `text` and add the sequence(s) of `pairs_here`: one shared sequence if it fits,
+        one window per pair if only two spans are marked; False (nothing added) for more spans that do not fit."""
+        tokenizer, index, sequences = self.tokenizer, self.index, self.sequences
+        marked, at = mark_spans(text, spans, [opener(HEAD_OPEN, "*", t) for t in types], [HEAD_CLOSE] * len(spans))
+        enc = tokenizer(marked, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        opens = [_piece_at(offsets, a) for a, _ in at]
+        closes = [_piece_at(offsets, b) for _, b in at]
+        if len(ids) <= self.room:  # one sequence for every pair of the context
+            sequence, moved = _with_specials(tokenizer, ids, opens + closes)
+            sequences.append(sequence)
+            opens, closes = moved[:len(spans)], moved[len(spans):]
+            for row, h, t in pairs_here:
+                first, second = sorted((h, t), key=lambda m: opens[m])
+                start = closes[first] + 1
+                index[row] = (len(sequences) - 1, opens[h], opens[t], start, max(start, opens[second]))
+            return True
+        if len(spans) > 2:
+            return False
+        for row, h, t in pairs_here:  # the two mentions alone are too long: a window around them
+            first, second = sorted((h, t), key=lambda m: opens[m])
+            ranges = fit_window(len(ids), opens[h], opens[t], closes[h], closes[t], self.room)
+            sequence, (head, tail, start, end) = _with_specials(
+                tokenizer, ids, (opens[h], opens[t], closes[first] + 1, max(closes[first] + 1, opens[second])), ranges)
+            sequences.append(sequence)
+            if start < 0 or end < 0:  # the window cut the text between: none of it
+                start = end = 0
+            index[row] = (len(sequences) - 1, head, tail, start, max(start, end))
+        return True
 
 
 def _group_pairs(pairs: Sequence[Tuple[int, int, int]], cost: Sequence[int], budget: int):
