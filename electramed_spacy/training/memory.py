@@ -5,8 +5,8 @@ system on free; below it, from the heap. The threshold is dynamic: each time a m
 freed, it rises to that block's size (up to 32 MB). A transformer's forward and backward allocate
 tensors of 1-32 MB, with a new size for every padded batch width, so after the first few they all
 come from the heap, and the heap fragments: the holes left by one width do not fit the next.
-Measured (`benchmarks/training_memory/train_memory.py`, `benchmarks/results/train_memory*.json`, 1 thread beside another
-training): one v3 relation update on the DDI-2013 training document with 1,818 candidate pairs (57
+Measured (`benchmarks/training_memory/train_memory.py`, `benchmarks/training_memory/results/train_memory*.json`, 1 thread beside another
+training): one marked-pair relation update on the DDI-2013 training document with 1,818 candidate pairs (57
 length-sorted batches, activations recomputed batch by batch) took RSS from 0.7 GB to 10.1 GB (peak
 10.3 GB) and kept it there; with a fixed 128 KB threshold the same update peaked at 1.9 GB and left
 0.9 GB, in the same time (252 vs 254 s).
@@ -14,7 +14,7 @@ length-sorted batches, activations recomputed batch by batch) took RSS from 0.7 
 `electramed.malloc_mmap_threshold.v1` is an `[initialize] before_init` callback that fixes the
 threshold (which also turns the dynamic adjustment off) in the training process. It costs time: every
 large tensor is then a fresh mapping whose pages fault in. Measured on the same runs, 1 thread beside
-another training: six ordinary v3 updates 19.4-19.7 s -> 24.0-25.0 s, four BC5CDR NER updates 12.4 ->
+another training: six ordinary marked-pair updates 19.4-19.7 s -> 24.0-25.0 s, four BC5CDR NER updates 12.4 ->
 16.5 s (peak 2.4 -> 2.0 GB). So the configs carry it switched off (`threshold_bytes = 0`, glibc's
 default); on a machine short of memory, `--initialize.before_init.threshold_bytes 131072` bounds it.
 Where the C library is not glibc it does nothing and says so.

@@ -53,7 +53,7 @@ Design, and why:
   pairs from one pass; Wang et al. 2019 encode multiple relations in one pass). A sentence whose
   marked sequence exceeds `max_length` is split into groups of pairs whose mentions fit when marked
   together, one pass per group (the first version fell back to one sequence per pair, which on
-  DDI-2013 at 256 pieces kept training as slow as the pair marking: README, relations). Levitated
+  DDI-2013 at 256 pieces kept training as slow as the pair marking: benchmarks/relations). Levitated
   markers (Ye et al. 2022) would keep pair-specific inputs in one pass; not built.
 """
 import bisect
@@ -535,10 +535,10 @@ def build_marked_pair_relation_model(
     batch_size: sequences per encoder call (sorted by length, so batches pad little).
     context_tokens: spaCy tokens of context on each side of the pair when the Doc has no sentences.
     typed_markers: put the entity label in the markers (`@ * drug * x @`) or not (`@ x @`).
-    autocast: null for float32 (the architecture's default), "bfloat16" (configs/rel.cfg: 1.60x the training
-        pairs/s of float32 on the AMD EPYC dev CPU with avx512_bf16, slower on an earlier box; README relations)
-        or "float16" (GPU).
-    hidden_width, maxout_pieces, dropout: the head, as in v2.
+    autocast: null for float32 (the architecture's default), "bfloat16" (1.60x the training pairs/s of float32
+        on a CPU with bf16 units, far slower on one without; benchmarks/relations), "float16" (GPU), or "auto"
+        (configs/rel.cfg: whichever measures faster on the machine, `precision.py`).
+    hidden_width, maxout_pieces, dropout: the head, as in the pooled model.
     nO: number of classes (no-relation + labels); set by the pipe at initialize.
     marking: "pair" (one sequence per candidate pair, head `@ ... @` and tail `# ... #` marked; the pair
         vector is [head `@`; tail `#`]) or "all" (one sequence per context with every mention of its

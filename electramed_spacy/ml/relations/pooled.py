@@ -22,7 +22,7 @@ segments of the token vectors:
   representation of Baldini Soares et al. 2019, without inserting marker tokens)
 - "mean_context": [mean(head); mean(tail); mean(tokens between them)] (zeros
   when the two entities are adjacent). The default: on DDI-2013 (MiniLM-L6, 400
-  steps) dev micro-F1 49.94 against 29.19 for "mean" (README, Relation extraction).
+  steps) dev micro-F1 49.94 against 29.19 for "mean" (benchmarks/relations).
 """
 from typing import List, Optional, Sequence, Tuple
 
